@@ -1,0 +1,65 @@
+"""mistral_conv: an async-first client for Mistral AI's Beta Conversations API."""
+
+from . import models
+from ._accumulate import StreamState, accumulate
+from ._client import AsyncConversationsClient
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    ConflictError,
+    InternalServerError,
+    InvalidRequestError,
+    MistralError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    StreamError,
+    StreamInterruptedError,
+    UnprocessableEntityError,
+)
+from ._options import Backoff, Timeout
+from ._sse import SSEDecoder, SSEFrame
+from ._streaming import ConversationStream, StreamEvent
+from ._transport import Request, Response, Transport
+from ._version import __version__
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncConversationsClient",
+    "AuthenticationError",
+    "Backoff",
+    "BadRequestError",
+    "ClientClosedError",
+    "ConflictError",
+    "ConversationStream",
+    "InternalServerError",
+    "InvalidRequestError",
+    "MistralError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Request",
+    "Response",
+    "ResponseDecodeError",
+    "SSEDecoder",
+    "SSEFrame",
+    "StreamError",
+    "StreamEvent",
+    "StreamInterruptedError",
+    "StreamState",
+    "Timeout",
+    "Transport",
+    "UnprocessableEntityError",
+    "__version__",
+    "accumulate",
+    "models",
+]

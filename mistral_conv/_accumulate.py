@@ -1,0 +1,240 @@
+"""Stream accumulation: ``accumulate(state, event) -> state``, and the response it rebuilds.
+
+``accumulate`` does no I/O and touches nothing but ``state``; it is linear in
+the length of the stream (text fragments are collected and joined once, by
+:meth:`StreamState.response`). Rebuilding follows the wire reference §7.3:
+entries are keyed by ``output_index`` and ``id``; string deltas with the same
+``content_index`` concatenate; a chunk object takes its own index; function
+call and tool arguments concatenate in arrival order; consecutive thinking
+deltas at one ``content_index`` merge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msgspec import UNSET
+
+from .models import (
+    AgentHandoffDoneEvent,
+    AgentHandoffEntry,
+    AgentHandoffStartedEvent,
+    Chunk,
+    ConversationEvent,
+    ConversationResponse,
+    ConversationUsage,
+    FunctionCallDeltaEvent,
+    FunctionCallEntry,
+    MessageOutputDeltaEvent,
+    MessageOutputEntry,
+    OutputEntry,
+    ResponseDoneEvent,
+    ResponseErrorEvent,
+    ResponseStartedEvent,
+    TextChunk,
+    ThinkChunk,
+    ToolExecutionDeltaEvent,
+    ToolExecutionDoneEvent,
+    ToolExecutionEntry,
+    ToolExecutionStartedEvent,
+    UnknownEvent,
+)
+
+__all__ = ["StreamState", "accumulate"]
+
+
+class _Message:
+    __slots__ = ("all_text", "event", "last_index", "pieces", "text")
+
+    def __init__(self, event: MessageOutputDeltaEvent) -> None:
+        self.event = event
+        self.pieces: list[list[str] | Chunk] = []
+        self.text: list[str] | None = None
+        self.last_index = -1
+        self.all_text = True
+
+    def add(self, index: int, content: str | Chunk) -> None:
+        if isinstance(content, str):
+            if self.text is not None and index == self.last_index:
+                self.text.append(content)
+                return
+            self.text = [content]
+            self.pieces.append(self.text)
+        else:
+            self.all_text = False
+            self.text = None
+            last = self.pieces[-1] if self.pieces else None
+            if isinstance(content, ThinkChunk) and index == self.last_index and isinstance(last, ThinkChunk):
+                last.thinking.extend(content.thinking)
+            elif isinstance(content, ThinkChunk):
+                self.pieces.append(
+                    ThinkChunk(
+                        thinking=list(content.thinking), signature=content.signature, closed=content.closed
+                    )
+                )
+            else:
+                self.pieces.append(content)
+        self.last_index = index
+
+    def entry(self) -> MessageOutputEntry:
+        e = self.event
+        content: str | list[Chunk]
+        if self.all_text:
+            content = "".join(s for piece in self.pieces for s in piece)  # type: ignore[union-attr]
+        else:
+            content = []
+            for piece in self.pieces:
+                if isinstance(piece, list):
+                    piece = TextChunk(text="".join(piece))
+                if isinstance(piece, TextChunk) and content and isinstance(content[-1], TextChunk):
+                    content[-1] = TextChunk(text=content[-1].text + piece.text)
+                else:
+                    content.append(piece)
+        return MessageOutputEntry(id=e.id, content=content, model=e.model, agent_id=e.agent_id)
+
+
+class _FunctionCall:
+    __slots__ = ("args", "event")
+
+    def __init__(self, event: FunctionCallDeltaEvent) -> None:
+        self.event = event
+        self.args: list[str] = []
+
+    def entry(self) -> FunctionCallEntry:
+        e = self.event
+        return FunctionCallEntry(
+            id=e.id,
+            tool_call_id=e.tool_call_id,
+            name=e.name,
+            arguments="".join(self.args),
+            model=e.model,
+            agent_id=e.agent_id,
+            confirmation_status=e.confirmation_status,
+        )
+
+
+class _ToolExecution:
+    __slots__ = ("args", "event", "info", "name")
+
+    def __init__(
+        self, event: ToolExecutionStartedEvent | ToolExecutionDeltaEvent | ToolExecutionDoneEvent
+    ) -> None:
+        self.event = event
+        self.name = event.name
+        self.args: list[str] = []
+        self.info: dict[str, Any] | Any = UNSET
+
+    def entry(self) -> ToolExecutionEntry:
+        e = self.event
+        entry = ToolExecutionEntry(id=e.id, name=self.name, arguments="".join(self.args), info=self.info)
+        if isinstance(e, ToolExecutionStartedEvent):
+            entry.model, entry.agent_id = e.model, e.agent_id
+        return entry
+
+
+class _Handoff:
+    __slots__ = ("done", "id", "started")
+
+    def __init__(self, event_id: str) -> None:
+        self.id = event_id
+        self.started: AgentHandoffStartedEvent | None = None
+        self.done: AgentHandoffDoneEvent | None = None
+
+    def entry(self) -> AgentHandoffEntry:
+        s, d = self.started, self.done
+        return AgentHandoffEntry(
+            id=self.id,
+            previous_agent_id=s.previous_agent_id if s else "",
+            previous_agent_name=s.previous_agent_name if s else "",
+            next_agent_id=d.next_agent_id if d else "",
+            next_agent_name=d.next_agent_name if d else "",
+        )
+
+
+_Builder = _Message | _FunctionCall | _ToolExecution | _Handoff
+
+
+class StreamState:
+    """What a stream has delivered so far. ``response()`` rebuilds it as a ConversationResponse."""
+
+    __slots__ = ("builders", "conversation_id", "done", "error", "events", "unknown", "usage")
+
+    def __init__(self) -> None:
+        self.conversation_id: str | None = None
+        self.builders: dict[tuple[int, str], _Builder] = {}
+        self.usage: ConversationUsage | None = None
+        self.done = False
+        self.error: ResponseErrorEvent | None = None
+        self.events = 0
+        self.unknown: list[UnknownEvent] = []
+
+    def response(self) -> ConversationResponse:
+        """The response as far as it arrived (usage is zero until the done event)."""
+        order = sorted(self.builders.items(), key=lambda kv: kv[0][0])
+        outputs: list[OutputEntry] = [b.entry() for _, b in order]
+        return ConversationResponse(
+            conversation_id=self.conversation_id or "",
+            outputs=outputs,
+            usage=self.usage or ConversationUsage(),
+        )
+
+    @property
+    def text(self) -> str:
+        """The text of every message so far."""
+        return self.response().output_text
+
+
+def accumulate(state: StreamState, event: ConversationEvent | UnknownEvent) -> StreamState:
+    """Fold one event into ``state`` and return it."""
+    state.events += 1
+    if isinstance(event, MessageOutputDeltaEvent):
+        key = (event.output_index, event.id)
+        b = state.builders.get(key)
+        if not isinstance(b, _Message):
+            b = state.builders[key] = _Message(event)
+        b.add(event.content_index, event.content)
+    elif isinstance(event, FunctionCallDeltaEvent):
+        key = (event.output_index, event.id)
+        f = state.builders.get(key)
+        if not isinstance(f, _FunctionCall):
+            f = state.builders[key] = _FunctionCall(event)
+        f.args.append(event.arguments)
+        f.event = event
+    elif isinstance(event, ToolExecutionStartedEvent | ToolExecutionDeltaEvent | ToolExecutionDoneEvent):
+        _tool(state, event)
+    elif isinstance(event, AgentHandoffStartedEvent | AgentHandoffDoneEvent):
+        key = (event.output_index, event.id)
+        h = state.builders.get(key)
+        if not isinstance(h, _Handoff):
+            h = state.builders[key] = _Handoff(event.id)
+        if isinstance(event, AgentHandoffStartedEvent):
+            h.started = event
+        else:
+            h.done = event
+    elif isinstance(event, ResponseStartedEvent):
+        state.conversation_id = event.conversation_id
+    elif isinstance(event, ResponseDoneEvent):
+        state.usage = event.usage
+        state.done = True
+    elif isinstance(event, ResponseErrorEvent):
+        state.error = event
+    elif isinstance(event, UnknownEvent):
+        state.unknown.append(event)
+    return state
+
+
+def _tool(
+    state: StreamState,
+    event: ToolExecutionStartedEvent | ToolExecutionDeltaEvent | ToolExecutionDoneEvent,
+) -> None:
+    key = (event.output_index, event.id)
+    b = state.builders.get(key)
+    if not isinstance(b, _ToolExecution):
+        b = state.builders[key] = _ToolExecution(event)
+    if isinstance(event, ToolExecutionStartedEvent):
+        b.event = event
+        b.args.insert(0, event.arguments)
+    elif isinstance(event, ToolExecutionDeltaEvent):
+        b.args.append(event.arguments)
+    else:
+        b.info = event.info

@@ -1,0 +1,100 @@
+"""The keyword arguments of each operation, as TypedDicts shared by the async and blocking clients."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Required, TypedDict
+
+from ._options import Timeout
+from .models import (
+    CompletionArgs,
+    Entry,
+    GuardrailConfig,
+    HandoffExecution,
+    Tool,
+    ToolCallConfirmation,
+)
+
+__all__ = [
+    "AppendParams",
+    "InputsArg",
+    "ListParams",
+    "RequestOptions",
+    "RestartParams",
+    "StartParams",
+]
+
+InputsArg = str | Sequence[Entry | Mapping[str, Any]]
+"""A string (one user message) or a list of entries, as structs or dicts."""
+
+
+class RequestOptions(TypedDict, total=False):
+    """Per-call options accepted by every method."""
+
+    timeout: float | Timeout | None
+    """Time limits for this call (a number sets connect, read, total and first-event)."""
+    max_retries: int | None
+    """Retries for this call, instead of the client's."""
+    extra_headers: Mapping[str, str] | None
+    """More HTTP headers."""
+    extra_query: Mapping[str, str] | None
+    """More query parameters."""
+
+
+class BodyOptions(RequestOptions, total=False):
+    """Per-call options of the methods that send a body."""
+
+    extra_body: Mapping[str, Any] | None
+    """Body fields this SDK version does not know yet, merged into the JSON as given."""
+
+
+class StartParams(BodyOptions, total=False):
+    """Arguments of ``start`` / ``start_stream``: exactly one of ``model`` and ``agent_id``."""
+
+    inputs: Required[InputsArg]
+    model: str | None
+    agent_id: str | None
+    agent_version: str | int | None
+    instructions: str | None
+    tools: Sequence[Tool | Mapping[str, Any]] | None
+    completion_args: CompletionArgs | Mapping[str, Any] | None
+    guardrails: Sequence[GuardrailConfig | Mapping[str, Any]] | None
+    store: bool | None
+    handoff_execution: HandoffExecution | None
+    name: str | None
+    description: str | None
+    metadata: Mapping[str, Any] | None
+
+
+class AppendParams(BodyOptions, total=False):
+    """Arguments of ``append`` / ``append_stream``: ``inputs``, ``tool_confirmations`` or both."""
+
+    inputs: InputsArg
+    store: bool
+    handoff_execution: HandoffExecution
+    completion_args: CompletionArgs | Mapping[str, Any]
+    tool_confirmations: Sequence[ToolCallConfirmation | Mapping[str, Any]] | None
+
+
+class RestartParams(BodyOptions, total=False):
+    """Arguments of ``restart`` / ``restart_stream``: branch from ``from_entry_id``."""
+
+    from_entry_id: Required[str]
+    inputs: InputsArg
+    store: bool
+    handoff_execution: HandoffExecution
+    completion_args: CompletionArgs | Mapping[str, Any]
+    guardrails: Sequence[GuardrailConfig | Mapping[str, Any]] | None
+    metadata: Mapping[str, Any] | None
+    agent_version: str | int | None
+
+
+class ListParams(RequestOptions, total=False):
+    """Arguments of ``list``: a 0-based ``page``, ``page_size`` and a ``metadata`` filter."""
+
+    page: int
+    page_size: int
+    metadata: Mapping[str, Any] | None
+
+
+OPTION_KEYS = frozenset(BodyOptions.__optional_keys__)

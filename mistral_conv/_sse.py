@@ -1,0 +1,137 @@
+"""Bytes to server-sent-event frames, following the WHATWG event-stream rules.
+
+Knows nothing of JSON or Mistral. ``SSEDecoder.feed`` takes body chunks as
+they arrive and returns the frames they complete; ``SSEDecoder.close`` ends
+the body. Line ends may be LF, CR or CRLF (even split across chunks); a
+leading BOM is dropped; comments and unknown fields are ignored; ``data``
+lines are joined with LF; a block without data is not dispatched.
+
+Speed: Mistral's canonical framing is one ``event:`` and one ``data:`` line
+per block, LF line ends. Each chunk is split into blocks with a few C-level
+calls and such blocks are taken apart directly; any other block goes through
+the general line parser, so the fast path never changes the result.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventTooLarge", "SSEDecoder", "SSEFrame"]
+
+DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+
+
+class EventTooLarge(ValueError):
+    """An event grew past the decoder's ``max_event_size``."""
+
+
+class SSEFrame(NamedTuple):
+    """One dispatched event: its ``event`` name (``"message"`` by default) and ``data``."""
+
+    event: str
+    data: bytes
+    id: str | None = None
+
+
+class SSEDecoder:
+    """Incremental event-stream decoder. ``last_event_id`` and ``retry`` keep the latest values."""
+
+    __slots__ = ("_at_start", "_cr", "_pending", "last_event_id", "max_event_size", "retry")
+
+    def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
+        self.max_event_size = max_event_size
+        self._pending = b""
+        self._cr = False
+        self._at_start = True
+        self.last_event_id: str | None = None
+        self.retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[SSEFrame]:
+        """Add a chunk of the body; return the frames it completes."""
+        data = self._pending + chunk if self._pending else chunk
+        if self._cr:
+            data = b"\r" + data
+            self._cr = False
+        if self._at_start:
+            if len(data) < 3 and _BOM.startswith(data):
+                self._pending = data
+                return []
+            self._at_start = False
+            if data.startswith(_BOM):
+                data = data[3:]
+        if b"\r" in data:
+            if data.endswith(b"\r"):
+                # A CR at the end may be the first half of a CRLF: decide with the next chunk.
+                self._cr = True
+                data = data[:-1]
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        end = data.rfind(b"\n\n")
+        if end < 0:
+            self._pending = data
+            self._check_size(data)
+            return []
+        self._pending = data[end + 2 :]
+        self._check_size(self._pending)
+        frames: list[SSEFrame] = []
+        append = frames.append
+        limit = self.max_event_size
+        for block in data[:end].split(b"\n\n"):
+            if len(block) > limit:
+                raise EventTooLarge(f"an event exceeds the maximum size of {limit} bytes")
+            if block[:7] == b"event: ":
+                nl = block.find(b"\n")
+                if block[nl + 1 : nl + 7] == b"data: " and block.find(b"\n", nl + 1) < 0 and nl > 0:
+                    append(
+                        SSEFrame(block[7:nl].decode("utf-8", "replace"), block[nl + 7 :], self.last_event_id)
+                    )
+                    continue
+            frame = self._parse_block(block)
+            if frame is not None:
+                append(frame)
+        return frames
+
+    def close(self) -> list[SSEFrame]:
+        """End of the body: dispatch a last block whose lines are complete, drop a cut-off line."""
+        data, self._pending = self._pending, b""
+        if self._cr:
+            data += b"\n"
+            self._cr = False
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            return []
+        frame = self._parse_block(data[:cut])
+        return [frame] if frame is not None else []
+
+    def _check_size(self, pending: bytes) -> None:
+        if len(pending) > self.max_event_size:
+            self._pending = b""
+            raise EventTooLarge(f"an event exceeds the maximum size of {self.max_event_size} bytes")
+
+    def _parse_block(self, block: bytes) -> SSEFrame | None:
+        """The general parser: the lines of one block (LF line ends), dispatched at its end."""
+        data: list[bytes] = []
+        event = b""
+        for line in block.split(b"\n"):
+            if not line or line[:1] == b":":
+                continue
+            colon = line.find(b":")
+            if colon < 0:
+                name, value = line, b""
+            else:
+                name, value = line[:colon], line[colon + 1 :]
+                if value[:1] == b" ":
+                    value = value[1:]
+            if name == b"data":
+                data.append(value)
+            elif name == b"event":
+                event = value
+            elif name == b"id":
+                if b"\0" not in value:
+                    self.last_event_id = value.decode("utf-8", "replace")
+            elif name == b"retry" and value and value.isdigit():
+                self.retry = int(value)
+        if not data:
+            return None
+        name_str = event.decode("utf-8", "replace") if event else "message"
+        return SSEFrame(name_str, b"\n".join(data), self.last_event_id)

@@ -1,0 +1,286 @@
+"""ConversationStream: SSE frames to typed events, with a lifecycle that never leaks a connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import aiohttp
+import msgspec
+
+from ._accumulate import StreamState, accumulate
+from ._errors import APIConnectionError, APITimeoutError, StreamError, StreamInterruptedError
+from ._sse import EventTooLarge, SSEDecoder, SSEFrame
+from ._transport import Request, Transport, connection_error, request_id_of
+from .models import (
+    ConversationEvent,
+    ConversationResponse,
+    MessageOutputDeltaEvent,
+    ResponseDoneEvent,
+    ResponseErrorEvent,
+    UnknownEvent,
+)
+from .models._base import decode_lenient
+
+if TYPE_CHECKING:
+    from ._errors import APIError
+
+__all__ = ["ConversationStream", "StreamEvent", "decode_event"]
+
+StreamEvent = ConversationEvent | UnknownEvent
+_decoder = msgspec.json.Decoder(ConversationEvent)
+
+
+class _TypeProbe(msgspec.Struct):
+    type: str = ""
+
+
+_probe = msgspec.json.Decoder(_TypeProbe)
+
+
+def decode_event(frame: SSEFrame) -> StreamEvent:
+    """Decode one frame's data; anything undecodable becomes an ``UnknownEvent`` (never an error)."""
+    try:
+        known: ConversationEvent = _decoder.decode(frame.data)
+        return known
+    except msgspec.DecodeError:
+        pass
+    try:
+        event: ConversationEvent = decode_lenient(frame.data, ConversationEvent)  # type: ignore[arg-type]
+        return event
+    except msgspec.DecodeError:
+        pass
+    try:
+        name = _probe.decode(frame.data).type or frame.event
+    except msgspec.DecodeError:
+        name = frame.event
+    return UnknownEvent(type_name=name, data=frame.data)
+
+
+class ConversationStream:
+    """The events of one streamed run, as an async iterator and an async context manager.
+
+    ``async with client.start_stream(...) as stream: async for event in stream``
+    releases the connection deterministically when the block exits (also on
+    ``break``, an exception or cancellation). A bare ``async for`` releases it
+    when the stream ends, fails or is cancelled; after a ``break`` it is
+    released only when the stream object is garbage collected.
+
+    Failures keep what arrived: ``StreamError`` (the server's
+    ``conversation.response.error``) and ``StreamInterruptedError`` /
+    ``APITimeoutError`` carry ``partial``, the response rebuilt so far.
+    """
+
+    def __init__(self, transport: Transport, request: Request, *, max_event_size: int) -> None:
+        self._transport = transport
+        self._request = request
+        self._sse = SSEDecoder(max_event_size)
+        self._resp: aiohttp.ClientResponse | None = None
+        self._events: list[StreamEvent] = []
+        self._i = 0
+        self._state = StreamState()
+        self._failure: APIError | None = None
+        self._terminal = False
+        self._eof = False
+        self._closed = False
+        self._opened = False
+        self.request_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ConversationStream({self._request.method} {self._request.path}, events={self._state.events})"
+
+    # -- public surface ----------------------------------------------------
+
+    @property
+    def conversation_id(self) -> str | None:
+        """The conversation id from ``conversation.response.started``, once it arrived."""
+        return self._state.conversation_id
+
+    @property
+    def state(self) -> StreamState:
+        """Everything accumulated so far."""
+        return self._state
+
+    def current_response(self) -> ConversationResponse:
+        """The response rebuilt from the events received so far."""
+        return self._state.response()
+
+    async def final_response(self) -> ConversationResponse:
+        """Read the rest of the stream and return the whole response rebuilt from its events."""
+        async for _ in self:
+            pass
+        return self._state.response()
+
+    def text_stream(self) -> AsyncIterator[str]:
+        """The text fragments of the assistant's messages, as they arrive."""
+        return _TextStream(self)
+
+    async def __aenter__(self) -> Self:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection. Safe from any task, any number of times."""
+        self._closed = True
+        self._release()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        i = self._i
+        if i < len(self._events):
+            self._i = i + 1
+            return self._events[i]
+        return await self._next_slow()
+
+    # -- internals -------------------------------------------------------------
+
+    async def _next_slow(self) -> StreamEvent:
+        if not self._opened:
+            await self._open()
+        while True:
+            if self._i < len(self._events):
+                self._i += 1
+                return self._events[self._i - 1]
+            if self._failure is not None:
+                self._release()
+                raise self._failure
+            if self._eof or self._closed or self._resp is None:
+                self._release()
+                raise StopAsyncIteration
+            await self._fill()
+
+    async def _open(self) -> None:
+        if self._opened or self._closed:
+            return
+        self._opened = True
+        await self._transport.retrying(self._request, self._attempt)
+
+    async def _attempt(self) -> None:
+        """Send the request and wait for the first event (the part that may be retried)."""
+        self._sse = SSEDecoder(self._sse.max_event_size)
+        self._state = StreamState()
+        self._events, self._i, self._failure, self._eof, self._terminal = [], 0, None, False, False
+        resp = await self._transport.open(self._request)
+        self._resp = resp
+        self.request_id = request_id_of(resp.headers)
+        limit = self._request.timeout.first_event
+        try:
+            async with asyncio.timeout(limit) as scope:
+                while not self._events and self._failure is None and not self._eof:
+                    await self._fill()
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            self._release()
+            raise APITimeoutError(
+                f"No event arrived within {limit} s.", limit="first_event", request_id=self.request_id
+            ) from None
+        if not self._events and isinstance(self._failure, APIConnectionError):
+            failure, self._failure = self._failure, None
+            self._release()
+            self._resp = None
+            raise failure
+
+    async def _fill(self) -> None:
+        resp = self._resp
+        assert resp is not None
+        try:
+            chunk = await resp.content.readany()
+            frames = self._sse.feed(chunk) if chunk else self._sse.close()
+        except asyncio.CancelledError:
+            self._release()
+            raise
+        except EventTooLarge as exc:
+            self._fail(self._error(StreamInterruptedError, str(exc)))
+            return
+        except Exception as exc:
+            if self._closed:
+                self._eof = True
+                return
+            error = connection_error(exc)
+            if isinstance(error, APITimeoutError):
+                self._fail(self._error(APITimeoutError, f"The stream stalled: {error}", limit=error.limit))
+            else:
+                self._fail(self._error(StreamInterruptedError, f"The stream broke: {error}"))
+            return
+        if not chunk:
+            self._eof = True
+        self._process(frames)
+        if self._eof and not self._terminal and self._failure is None:
+            self._failure = self._error(
+                StreamInterruptedError, "The stream ended before conversation.response.done."
+            )
+
+    def _process(self, frames: list[SSEFrame]) -> None:
+        events: list[StreamEvent] = []
+        self._events, self._i = events, 0
+        state = self._state
+        decode = _decoder.decode
+        for frame in frames:
+            try:
+                event: StreamEvent = decode(frame.data)
+            except msgspec.DecodeError:
+                event = decode_event(frame)
+            accumulate(state, event)
+            cls = event.__class__
+            if cls is ResponseErrorEvent:
+                assert isinstance(event, ResponseErrorEvent)
+                self._terminal = True
+                self._failure = self._error(StreamError, event.message, code=event.code)
+                return
+            events.append(event)
+            if cls is ResponseDoneEvent:
+                self._terminal = True
+
+    def _error(self, cls: Callable[..., APIError], message: str, **extra: Any) -> APIError:
+        """An error of ``cls`` carrying the request id, the partial response and the conversation id."""
+        return cls(
+            message,
+            request_id=self.request_id,
+            partial=self._state.response(),
+            conversation_id=self._state.conversation_id,
+            **extra,
+        )
+
+    def _fail(self, error: APIError) -> None:
+        self._failure = error
+        self._release()
+
+    def _release(self) -> None:
+        resp = self._resp
+        if resp is None:
+            return
+        if self._eof or resp.content.is_eof():
+            resp.release()
+        else:
+            resp.close()
+
+
+class _TextStream:
+    """Async iterator over the string deltas of a stream."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: ConversationStream) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> str:
+        while True:
+            event = await self._stream.__anext__()
+            if isinstance(event, MessageOutputDeltaEvent) and isinstance(event.content, str):
+                return event.content

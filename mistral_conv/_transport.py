@@ -1,0 +1,348 @@
+"""The HTTP transport: owns the aiohttp session; sends, retries, maps errors.
+
+``Transport`` is the one seam between the client and the network: a test or
+a user may pass their own (a subclass, or any object with the same methods).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+import yarl
+
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ClientClosedError,
+    InvalidRequestError,
+    status_error,
+)
+from ._options import Backoff, Timeout
+from ._version import __version__
+
+__all__ = ["Request", "Response", "Transport"]
+
+log = logging.getLogger("mistral_conv")
+
+T = TypeVar("T")
+
+USER_AGENT = f"mistral_conv/{__version__}"
+REQUEST_ID_HEADERS = ("x-request-id", "mistral-correlation-id", "request-id")
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Request:
+    """One API call, ready to send: method, encoded path, query, JSON body and options."""
+
+    method: str
+    path: str
+    timeout: Timeout
+    max_retries: int
+    params: Mapping[str, str] | None = None
+    body: bytes | None = None
+    headers: Mapping[str, str] | None = None
+    stream: bool = False
+
+
+@dataclass(slots=True)
+class Response:
+    """A complete answer: status, headers and body bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    request_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The server's request id header, if any."""
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def check_header_value(name: str, value: str) -> None:
+    """Refuse CR, LF and NUL in a header value (header injection)."""
+    if any(c in value for c in "\r\n\0"):
+        raise InvalidRequestError(name, "must not contain CR, LF or NUL characters")
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Transport:
+    """Sends requests over one lazily created ``aiohttp.ClientSession``.
+
+    The session is created inside the running event loop on first use, with
+    ``trust_env=True`` so that proxy variables apply. Retries use ``backoff``;
+    ``sleep`` is how the transport waits between attempts (replaceable in tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        max_connections: int = 100,
+        verify_ssl: bool = True,
+        allow_insecure_http: bool = False,
+        backoff: Backoff | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY,
+        default_headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        url = yarl.URL(base_url.rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.host:
+            raise InvalidRequestError("base_url", f"must be an http(s) URL, got {base_url!r}")
+        if url.scheme == "http" and api_key and not allow_insecure_http and not _is_loopback(url.host):
+            raise InvalidRequestError(
+                "base_url",
+                "refusing to send the API key over plain http to a non-loopback host; "
+                "use https, or pass allow_insecure_http=True",
+            )
+        self.base_url = str(url)
+        self._base = self.base_url
+        headers = {"User-Agent": USER_AGENT, **(default_headers or {})}
+        if api_key:
+            check_header_value("api_key", api_key)
+            headers["Authorization"] = f"Bearer {api_key}"
+        for name, value in headers.items():
+            check_header_value(name, value)
+        self._headers = headers
+        self._max_connections = max_connections
+        self._verify_ssl = verify_ssl
+        self.backoff = backoff or Backoff()
+        self.max_body_size = max_body_size
+        self._sleep = sleep
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._timeouts: dict[tuple[Timeout, bool], aiohttp.ClientTimeout] = {}
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self.base_url!r})"
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``aclose()`` was called."""
+        return self._closed
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The aiohttp session, once created."""
+        return self._session
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and self._loop is loop:
+            return session
+        if session is not None and self._loop is not None and not self._loop.is_closed():
+            raise ClientClosedError(
+                "this client is bound to another running event loop; "
+                "use one client per event loop (or the blocking ConversationsClient)"
+            )
+        if session is not None:
+            # The loop that owned the old session is gone, and its sockets with it.
+            session.detach()
+        connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self._verify_ssl)
+        self._session = aiohttp.ClientSession(
+            connector=connector, trust_env=True, headers=self._headers, auto_decompress=True
+        )
+        self._loop = loop
+        return self._session
+
+    def _client_timeout(self, t: Timeout, stream: bool) -> aiohttp.ClientTimeout:
+        key = (t, stream)
+        ct = self._timeouts.get(key)
+        if ct is None:
+            ct = aiohttp.ClientTimeout(
+                total=t.stream_total if stream else t.total,
+                sock_connect=t.connect,
+                sock_read=t.read,
+            )
+            self._timeouts[key] = ct
+        return ct
+
+    async def open(self, request: Request) -> aiohttp.ClientResponse:
+        """One attempt: send ``request`` and return the response once its headers are in.
+
+        An error status is read, closed and raised as an ``APIStatusError``.
+        Network failures raise ``APIConnectionError`` / ``APITimeoutError``.
+        """
+        session = self._get_session()
+        started = time.monotonic()
+        try:
+            resp = await session.request(
+                request.method,
+                yarl.URL(self._base + request.path, encoded=True),
+                params=request.params,
+                data=request.body,
+                headers=request.headers,
+                timeout=self._client_timeout(request.timeout, request.stream),
+                allow_redirects=False,
+            )
+        except Exception as exc:
+            raise connection_error(exc) from exc
+        if resp.status >= 300:
+            try:
+                body = await self._read_limited(resp)
+            except Exception as exc:
+                resp.release()
+                raise connection_error(exc) from exc
+            finally:
+                resp.release()
+            headers = {k.lower(): v for k, v in resp.headers.items()}
+            rid = request_id_of(resp.headers)
+            self._log(request, resp.status, started, rid)
+            raise status_error(resp.status, body, request_id=rid, headers=headers)
+        self._log(request, resp.status, started, request_id_of(resp.headers))
+        return resp
+
+    async def send(self, request: Request) -> Response:
+        """Send a plain request with retries and return the whole answer."""
+
+        async def attempt() -> Response:
+            resp = await self.open(request)
+            try:
+                body = await self._read_limited(resp)
+            except Exception as exc:
+                raise connection_error(exc) from exc
+            finally:
+                resp.release()
+            return Response(resp.status, resp.headers, body, request_id_of(resp.headers))
+
+        return await self.retrying(request, attempt)
+
+    async def retrying(self, request: Request, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run ``attempt`` until it succeeds, retrying what ``is_retryable`` accepts."""
+        n = 0
+        while True:
+            try:
+                return await attempt()
+            except (APIStatusError, APIConnectionError) as exc:
+                if n >= request.max_retries or not is_retryable(exc):
+                    raise
+                wait = None
+                if isinstance(exc, APIStatusError):
+                    wait = retry_after(exc.headers)
+                delay = self.backoff.delay(n, wait, random.random())
+                log.info(
+                    "retrying %s %s in %.3f s (attempt %d failed: %s)",
+                    request.method,
+                    request.path,
+                    delay,
+                    n + 1,
+                    type(exc).__name__,
+                )
+                n += 1
+                await self._sleep(delay)
+
+    async def _read_limited(self, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self.max_body_size
+        length = resp.content_length
+        if length is not None and length > limit:
+            raise ResponseTooLarge(f"response body of {length} bytes exceeds the limit of {limit}")
+        if length is not None:
+            return await resp.read()
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise ResponseTooLarge(f"response body exceeds the limit of {limit} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _log(self, request: Request, status: int, started: float, rid: str | None) -> None:
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s %s -> %d in %.1f ms (request id %s)",
+                request.method,
+                request.path,
+                status,
+                (time.monotonic() - started) * 1000,
+                rid or "-",
+            )
+
+    async def aclose(self) -> None:
+        """Close the session and its connections. Idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+
+class ResponseTooLarge(APIConnectionError):
+    """A response body was larger than ``max_body_size``."""
+
+
+def is_retryable(exc: Exception) -> bool:
+    """Whether an error may be retried: connection problems and 408/409/429/5xx."""
+    if isinstance(exc, ResponseTooLarge):
+        return False
+    if isinstance(exc, APIStatusError):
+        return exc.status in RETRY_STATUSES or exc.status >= 500
+    return isinstance(exc, APIConnectionError)
+
+
+def connection_error(exc: BaseException) -> APIConnectionError:
+    """Map an aiohttp or OS exception to the SDK's connection errors."""
+    if isinstance(exc, APIConnectionError):
+        return exc
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return APITimeoutError("Timed out connecting to the server.", limit="connect")
+    if isinstance(exc, aiohttp.SocketTimeoutError | aiohttp.ServerTimeoutError):
+        return APITimeoutError("Timed out waiting for data from the server.", limit="read")
+    if isinstance(exc, TimeoutError):
+        return APITimeoutError("The request took longer than its total time limit.", limit="total")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return APIConnectionError(f"Invalid URL: {exc}")
+    return APIConnectionError(f"Connection error: {type(exc).__name__}: {exc}")

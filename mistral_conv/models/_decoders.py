@@ -1,0 +1,59 @@
+"""Prebuilt decoders: strict and fast first, lenient only when that fails."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from ._base import decode_lenient
+from .responses import AgentConversation, Conversation, ModelConversation
+
+__all__ = ["ConversationDecoder", "ModelDecoder"]
+
+T = TypeVar("T")
+
+
+class ModelDecoder(Generic[T]):
+    """Decodes JSON bytes into ``tp``; unknown union members become ``Unknown…`` structs.
+
+    Raises ``msgspec.DecodeError`` (or its subclass ``msgspec.ValidationError``)
+    when the bytes are not JSON of that shape.
+    """
+
+    __slots__ = ("_decoder", "_type")
+
+    def __init__(self, tp: Any) -> None:
+        self._type = tp
+        self._decoder: msgspec.json.Decoder[T] = msgspec.json.Decoder(tp)
+
+    def decode(self, data: bytes) -> T:
+        try:
+            return self._decoder.decode(data)
+        except msgspec.ValidationError:
+            result: T = decode_lenient(data, self._type)
+            return result
+
+
+class _Probe(msgspec.Struct):
+    agent_id: Any = None
+
+
+_probe = msgspec.json.Decoder(_Probe)
+_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+_agent: ModelDecoder[AgentConversation] = ModelDecoder(AgentConversation)
+_model: ModelDecoder[ModelConversation] = ModelDecoder(ModelConversation)
+
+
+class ConversationDecoder:
+    """Decodes conversations, which carry no tag: ``agent_id`` marks an agent conversation."""
+
+    @staticmethod
+    def one(data: bytes | msgspec.Raw) -> Conversation:
+        if _probe.decode(data).agent_id is not None:
+            return _agent.decode(bytes(data))
+        return _model.decode(bytes(data))
+
+    @classmethod
+    def many(cls, data: bytes) -> list[Conversation]:
+        return [cls.one(raw) for raw in _raw_list.decode(data)]
