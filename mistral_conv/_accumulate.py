@@ -11,8 +11,9 @@ deltas at one ``content_index`` merge.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from msgspec import UNSET
 
 from .models import (
@@ -82,15 +83,37 @@ class _Message:
         if self.all_text:
             content = "".join(s for piece in self.pieces for s in piece)  # type: ignore[union-attr]
         else:
-            content = []
+            chunks: list[Chunk] = []
             for piece in self.pieces:
                 if isinstance(piece, list):
-                    piece = TextChunk(text="".join(piece))
-                if isinstance(piece, TextChunk) and content and isinstance(content[-1], TextChunk):
-                    content[-1] = TextChunk(text=content[-1].text + piece.text)
+                    chunks.append(TextChunk(text="".join(piece)))
+                elif isinstance(piece, ThinkChunk):
+                    piece.thinking = _merge_text(piece.thinking)
+                    chunks.append(piece)
                 else:
-                    content.append(piece)
+                    chunks.append(piece)
+            content = _merge_text(chunks)
         return MessageOutputEntry(id=e.id, content=content, model=e.model, agent_id=e.agent_id)
+
+
+C = TypeVar("C", bound=msgspec.Struct)
+
+
+def _merge_text(chunks: list[C]) -> list[C]:
+    """Adjacent text chunks merged into one (each run joined once: linear)."""
+    out: list[C] = []
+    run: list[str] = []
+    for chunk in chunks:
+        if isinstance(chunk, TextChunk):
+            run.append(chunk.text)
+            continue
+        if run:
+            out.append(TextChunk(text="".join(run)))  # type: ignore[arg-type]
+            run = []
+        out.append(chunk)
+    if run:
+        out.append(TextChunk(text="".join(run)))  # type: ignore[arg-type]
+    return out
 
 
 class _FunctionCall:

@@ -37,11 +37,12 @@ class SSEFrame(NamedTuple):
 class SSEDecoder:
     """Incremental event-stream decoder. ``last_event_id`` and ``retry`` keep the latest values."""
 
-    __slots__ = ("_at_start", "_cr", "_pending", "last_event_id", "max_event_size", "retry")
+    __slots__ = ("_at_start", "_cr", "_pending", "_size", "last_event_id", "max_event_size", "retry")
 
     def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
         self.max_event_size = max_event_size
-        self._pending = b""
+        self._pending: list[bytes] = []
+        self._size = 0
         self._cr = False
         self._at_start = True
         self.last_event_id: str | None = None
@@ -49,30 +50,48 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEFrame]:
         """Add a chunk of the body; return the frames it completes."""
-        data = self._pending + chunk if self._pending else chunk
         if self._cr:
-            data = b"\r" + data
+            chunk = b"\r" + chunk
             self._cr = False
         if self._at_start:
-            if len(data) < 3 and _BOM.startswith(data):
-                self._pending = data
+            chunk = b"".join(self._pending) + chunk
+            self._pending, self._size = [], 0
+            if len(chunk) < 3 and _BOM.startswith(chunk):
+                self._pending, self._size = [chunk], len(chunk)
                 return []
             self._at_start = False
-            if data.startswith(_BOM):
-                data = data[3:]
-        if b"\r" in data:
-            if data.endswith(b"\r"):
+            if chunk.startswith(_BOM):
+                chunk = chunk[3:]
+        if b"\r" in chunk:
+            if chunk.endswith(b"\r"):
                 # A CR at the end may be the first half of a CRLF: decide with the next chunk.
                 self._cr = True
-                data = data[:-1]
-            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                chunk = chunk[:-1]
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if not chunk:
+            return []
+        pending = self._pending
+        if pending:
+            if b"\n\n" not in chunk and not (chunk[:1] == b"\n" and pending[-1][-1:] == b"\n"):
+                # Still inside one event: keep the pieces, join them once when it completes.
+                pending.append(chunk)
+                self._size += len(chunk)
+                self._check_size()
+                return []
+            data = b"".join(pending) + chunk
+            self._pending, self._size = [], 0
+        else:
+            data = chunk
         end = data.rfind(b"\n\n")
         if end < 0:
-            self._pending = data
-            self._check_size(data)
+            if data:
+                self._pending, self._size = [data], len(data)
+                self._check_size()
             return []
-        self._pending = data[end + 2 :]
-        self._check_size(self._pending)
+        rest = data[end + 2 :]
+        if rest:
+            self._pending, self._size = [rest], len(rest)
+            self._check_size()
         frames: list[SSEFrame] = []
         append = frames.append
         limit = self.max_event_size
@@ -93,7 +112,8 @@ class SSEDecoder:
 
     def close(self) -> list[SSEFrame]:
         """End of the body: dispatch a last block whose lines are complete, drop a cut-off line."""
-        data, self._pending = self._pending, b""
+        data = b"".join(self._pending)
+        self._pending, self._size = [], 0
         if self._cr:
             data += b"\n"
             self._cr = False
@@ -103,9 +123,9 @@ class SSEDecoder:
         frame = self._parse_block(data[:cut])
         return [frame] if frame is not None else []
 
-    def _check_size(self, pending: bytes) -> None:
-        if len(pending) > self.max_event_size:
-            self._pending = b""
+    def _check_size(self) -> None:
+        if self._size > self.max_event_size:
+            self._pending, self._size = [], 0
             raise EventTooLarge(f"an event exceeds the maximum size of {self.max_event_size} bytes")
 
     def _parse_block(self, block: bytes) -> SSEFrame | None:

@@ -65,8 +65,8 @@ class ConversationStream:
     ``async with client.start_stream(...) as stream: async for event in stream``
     releases the connection deterministically when the block exits (also on
     ``break``, an exception or cancellation). A bare ``async for`` releases it
-    when the stream ends, fails or is cancelled; after a ``break`` it is
-    released only when the stream object is garbage collected.
+    when the stream ends, fails or is cancelled; after a ``break`` out of a bare
+    loop, call :meth:`aclose` (the body is otherwise left unread).
 
     Failures keep what arrived: ``StreamError`` (the server's
     ``conversation.response.error``) and ``StreamInterruptedError`` /

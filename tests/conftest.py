@@ -29,11 +29,11 @@ def spec_files(folder: Path, pattern: str) -> list[Path]:
 
 
 @pytest.fixture
-async def loopback() -> AsyncIterator[Loopback]:
+def loopback() -> Iterator[Loopback]:
     server = Loopback()
-    await server.start()
+    server.start_in_thread()
     yield server
-    await server.close()
+    server.stop_thread()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,17 +83,48 @@ def sse_body(*events: dict[str, Any]) -> bytes:
 
 
 class Loopback:
+    """The server runs on its own event loop in a thread, so that the test's loop holds only
+    the client's tasks (lifecycle tests check that none is left behind)."""
+
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self._routes: dict[tuple[str, str], list[Reply]] = {}
-        self._forever = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self.url = ""
+
+    def open_gate(self, gate: asyncio.Event) -> None:
+        """Set a gate that the server side waits on (it lives in the server's loop)."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(gate.set)
+
+    def start_in_thread(self) -> None:
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            loop.run_until_complete(self.start())
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="loopback-server", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+
+    def stop_thread(self) -> None:
+        assert self._loop is not None and self._thread is not None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
 
     def reply(self, method: str, path: str, *replies: Reply) -> None:
         self._routes[(method, path)] = list(replies)
 
     async def start(self) -> None:
+        self._forever = asyncio.Event()
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handler_cancellation=True)
@@ -102,7 +134,7 @@ class Loopback:
         port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"
 
-    async def close(self) -> None:
+    async def _cleanup(self) -> None:
         self._forever.set()
         if self._runner is not None:
             await self._runner.cleanup()

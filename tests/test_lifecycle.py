@@ -1,0 +1,152 @@
+"""Every way a stream can end leaves no acquired connection, no pending task and no ResourceWarning."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import pytest
+
+from mistral_conv import AsyncConversationsClient, ConversationStream
+
+from .loopback import Loopback, Sse, sse_body
+
+PATH = "/v1/conversations"
+START = {"type": "conversation.response.started", "conversation_id": "conv_l"}
+DONE = {"type": "conversation.response.done", "usage": {}}
+
+
+def delta(text: str) -> dict[str, object]:
+    return {"type": "message.output.delta", "id": "m", "content": text}
+
+
+def acquired(client: AsyncConversationsClient) -> int:
+    session = client.transport.session
+    assert session is not None and session.connector is not None
+    return len(session.connector._acquired)
+
+
+async def assert_clean(client: AsyncConversationsClient) -> None:
+    await asyncio.sleep(0)  # let aiohttp run the callbacks of a closed connection
+    gc.collect()
+    assert acquired(client) == 0
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+    assert others == []
+
+
+def paused(loopback: Loopback) -> asyncio.Event:
+    """A stream that sends a first event, then waits for the returned gate before the rest."""
+    gate = asyncio.Event()
+    body = [sse_body(START, delta("first")), sse_body(delta("second"), DONE)]
+    loopback.reply("POST", PATH, Sse(body, pause_after=1, gate=gate))
+    return gate
+
+
+async def test_stream_read_to_the_end(client: AsyncConversationsClient, loopback: Loopback) -> None:
+    loopback.reply("POST", PATH, Sse([sse_body(START, delta("a"), DONE)]))
+    async with client.start_stream(inputs="x", model="m") as stream:
+        async for _ in stream:
+            pass
+    await assert_clean(client)
+    events = [e async for e in client.start_stream(inputs="x", model="m")]  # bare form, to the end
+    assert len(events) == 3
+    await assert_clean(client)
+
+
+async def test_connection_is_reused_after_a_complete_stream(
+    client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    loopback.reply("POST", PATH, Sse([sse_body(START, delta("a"), DONE)]))
+    for _ in range(3):
+        await client.start_stream(inputs="x", model="m").final_response()
+    session = client.transport.session
+    assert session is not None and session.connector is not None
+    assert acquired(client) == 0
+    assert sum(len(v) for v in session.connector._conns.values()) == 1
+
+
+async def test_break_out_of_async_with(client: AsyncConversationsClient, loopback: Loopback) -> None:
+    gate = paused(loopback)
+    async with client.start_stream(inputs="x", model="m") as stream:
+        async for event in stream:
+            if event.type == "message.output.delta":
+                break
+    await assert_clean(client)
+    loopback.open_gate(gate)
+
+
+async def test_consumer_raises(client: AsyncConversationsClient, loopback: Loopback) -> None:
+    gate = paused(loopback)
+    with pytest.raises(RuntimeError, match="consumer failed"):
+        async with client.start_stream(inputs="x", model="m") as stream:
+            async for _ in stream:
+                raise RuntimeError("consumer failed")
+    await assert_clean(client)
+    loopback.open_gate(gate)
+
+
+@pytest.mark.parametrize("form", ["async with", "bare"])
+async def test_task_cancelled_while_waiting(
+    form: str, client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    gate = paused(loopback)
+    got_first = asyncio.Event()
+
+    async def consume() -> None:
+        if form == "async with":
+            async with client.start_stream(inputs="x", model="m") as stream:
+                async for _ in stream:
+                    got_first.set()
+        else:
+            async for _ in client.start_stream(inputs="x", model="m"):
+                got_first.set()
+
+    task = asyncio.create_task(consume())
+    await got_first.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await assert_clean(client)
+    loopback.open_gate(gate)
+
+
+async def test_aclose_from_another_task(client: AsyncConversationsClient, loopback: Loopback) -> None:
+    gate = paused(loopback)
+    stream = client.start_stream(inputs="x", model="m")
+    got_first = asyncio.Event()
+    seen: list[str] = []
+
+    async def consume() -> None:
+        async for event in stream:
+            seen.append(event.type)
+            got_first.set()
+
+    task = asyncio.create_task(consume())
+    await got_first.wait()
+    await asyncio.sleep(0)  # the consumer is now waiting for the next chunk
+    await stream.aclose()
+    await task  # iteration ends quietly: no "asynchronous generator is already running"
+    assert seen[-1] == "message.output.delta"
+    await stream.aclose()  # idempotent
+    await assert_clean(client)
+    loopback.open_gate(gate)
+
+
+async def test_bare_break_then_aclose(client: AsyncConversationsClient, loopback: Loopback) -> None:
+    gate = paused(loopback)
+    stream = client.start_stream(inputs="x", model="m")
+    async for _ in stream:
+        break
+    assert acquired(client) == 1  # a bare break leaves the body unread: aclose() or `async with` ends it
+    await stream.aclose()
+    await assert_clean(client)
+    loopback.open_gate(gate)
+
+
+async def test_stream_never_iterated_sends_nothing(
+    client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    stream = client.start_stream(inputs="x", model="m")
+    assert isinstance(stream, ConversationStream)
+    await stream.aclose()
+    assert loopback.requests == []
