@@ -189,8 +189,6 @@ class AsyncConversationsClient:
             entry = fields.get("from_entry_id")
             if not isinstance(entry, str) or not entry:
                 raise InvalidRequestError("from_entry_id", "must be a non-empty string")
-        elif fields["inputs"] is UNSET and not fields.get("tool_confirmations"):
-            raise InvalidRequestError("inputs", "give inputs, tool_confirmations or both")
         body = encode_body(model(stream=stream, **fields), options.get("extra_body"))
         return self._request("POST", path, options, body=body, stream=stream)
 

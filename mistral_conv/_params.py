@@ -67,7 +67,11 @@ class StartParams(BodyOptions, total=False):
 
 
 class AppendParams(BodyOptions, total=False):
-    """Arguments of ``append`` / ``append_stream``: ``inputs``, ``tool_confirmations`` or both."""
+    """Arguments of ``append`` / ``append_stream``: usually ``inputs``, ``tool_confirmations`` or both.
+
+    Every field is optional on the wire (an empty body is valid: the model
+    runs again on the stored history).
+    """
 
     inputs: InputsArg
     store: bool

@@ -127,7 +127,7 @@ async def test_iter_conversations_walks_every_page(
         ),
         (lambda c: c.start(inputs="x", model="m", tools=[{"type": "function"}]), "tools[0]"),
         (lambda c: c.start(inputs="x", model="m", temprature=1), "temprature"),
-        (lambda c: c.append("conv_1"), "inputs"),
+        (lambda c: c.append("conv_1", inputs=[]), "inputs"),
         (lambda c: c.append("", inputs="x"), "conversation_id"),
         (lambda c: c.restart("conv_1", inputs="x"), "from_entry_id"),
         (lambda c: c.restart("conv_1", from_entry_id=""), "from_entry_id"),

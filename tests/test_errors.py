@@ -7,13 +7,15 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 import mistral_conv as mc
 from mistral_conv import AsyncConversationsClient, Backoff, Transport
+from mistral_conv._errors import status_error
 
-from .conftest import API_KEY, EXAMPLES, spec_files
+from .conftest import API_KEY, EXAMPLES, REAL, spec_files
 from .loopback import Drop, Json, Loopback
 
 OK = Json({"conversation_id": "conv_1", "outputs": [], "usage": {}})
@@ -221,3 +223,24 @@ async def test_api_key_never_leaks(loopback: Loopback, caplog: pytest.LogCapture
     assert loopback.requests[0].headers["Authorization"] == f"Bearer {API_KEY}"
     for text in texts:
         assert API_KEY not in text
+
+
+REAL_ERRORS = spec_files(REAL, "issue_*.json") + spec_files(REAL, "docs_error_*.json")
+
+
+@pytest.mark.skipif(not REAL_ERRORS, reason="../shared/spec is absent")
+@pytest.mark.parametrize("path", REAL_ERRORS, ids=lambda p: p.name)
+def test_real_error_bodies_give_the_server_message(path: Path) -> None:
+    body = path.read_bytes()
+    raw = json.loads(body)
+    status = int(next((part[4:] for part in path.name.split("_") if part.startswith("http")), "400"))
+    err = status_error(status, body, request_id="r1")
+    assert err.status == status and err.body == body and err.parsed is not None
+    if isinstance(raw.get("detail"), list) or isinstance(raw.get("message"), dict):
+        assert err.errors and err.errors[0].msg in str(err)
+    elif isinstance(raw.get("message"), str):
+        assert raw["message"] in str(err)
+    elif isinstance(raw.get("detail"), str):
+        assert raw["detail"] in str(err)
+    else:
+        assert raw["error"]["message"] in str(err)
