@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from mistral_conv.testing._thread import LoopThread
 
 
 @dataclass
@@ -90,35 +91,18 @@ class Loopback:
         self.requests: list[Recorded] = []
         self._routes: dict[tuple[str, str], list[Reply]] = {}
         self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread("loopback-server")
         self.url = ""
 
     def open_gate(self, gate: asyncio.Event) -> None:
         """Set a gate that the server side waits on (it lives in the server's loop)."""
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(gate.set)
+        self._thread.call_soon(gate.set)
 
     def start_in_thread(self) -> None:
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            loop.run_until_complete(self.start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="loopback-server", daemon=True)
-        self._thread.start()
-        ready.wait(10)
+        self._thread.start(self.start, self._cleanup)
 
     def stop_thread(self) -> None:
-        assert self._loop is not None and self._thread is not None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        self._thread.stop()
 
     def reply(self, method: str, path: str, *replies: Reply) -> None:
         self._routes[(method, path)] = list(replies)

@@ -1,0 +1,40 @@
+"""Testing helpers: a local Conversations API server, its responders and faults, and a pytest plugin.
+
+``LocalConversationsServer`` serves all 11 operations from memory over real
+HTTP on 127.0.0.1, streams SSE in the API's exact framing, validates requests
+as the API does, and can inject faults. See :mod:`mistral_conv.testing.pytest_plugin`
+for the ``mistral_server`` and ``mistral_client`` fixtures.
+"""
+
+from ._faults import FAULT_HEADER, Fault
+from ._responders import (
+    DefaultResponder,
+    Failure,
+    Responder,
+    ScriptedResponder,
+    Turn,
+    TurnContext,
+    call_function,
+    fail,
+    hand_off,
+    reply_text,
+    run_tool,
+)
+from ._server import LocalConversationsServer
+
+__all__ = [
+    "FAULT_HEADER",
+    "DefaultResponder",
+    "Failure",
+    "Fault",
+    "LocalConversationsServer",
+    "Responder",
+    "ScriptedResponder",
+    "Turn",
+    "TurnContext",
+    "call_function",
+    "fail",
+    "hand_off",
+    "reply_text",
+    "run_tool",
+]

@@ -1,0 +1,50 @@
+"""pytest fixtures for apps built on mistral_conv (registered through the ``pytest11`` entry point).
+
+* ``mistral_server``: a running :class:`LocalConversationsServer` on its own thread
+  (so it works for sync and async tests alike); script it with
+  ``mistral_server.responder = ScriptedResponder(...)`` or ``mistral_server.inject(Fault...)``.
+* ``mistral_client``: an :class:`AsyncConversationsClient` bound to it (needs pytest-asyncio).
+
+Example::
+
+    async def test_my_bot(mistral_client):
+        answer = await my_bot(mistral_client, "hi")
+        assert "hi" in answer
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from .._client import AsyncConversationsClient
+from ._server import LocalConversationsServer
+
+LOCAL_API_KEY = "local-test-key"
+
+
+@pytest.fixture
+def mistral_server() -> Iterator[LocalConversationsServer]:
+    """A fresh local Conversations API server for one test."""
+    server = LocalConversationsServer(api_key=LOCAL_API_KEY)
+    server.start_in_thread()
+    try:
+        yield server
+    finally:
+        server.stop_thread()
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - the async fixture needs pytest-asyncio
+    pass
+else:
+
+    @pytest_asyncio.fixture
+    async def mistral_client(
+        mistral_server: LocalConversationsServer,
+    ) -> AsyncIterator[AsyncConversationsClient]:
+        """An async client bound to ``mistral_server``, closed after the test."""
+        async with AsyncConversationsClient(LOCAL_API_KEY, base_url=mistral_server.url) as client:
+            yield client
