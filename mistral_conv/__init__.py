@@ -26,6 +26,7 @@ from ._errors import (
 from ._options import Backoff, Timeout
 from ._sse import SSEDecoder, SSEFrame
 from ._streaming import ConversationStream, StreamEvent
+from ._sync import ConversationsClient, SyncConversationStream, run_sync
 from ._transport import Request, Response, Transport
 from ._version import __version__
 
@@ -41,6 +42,7 @@ __all__ = [
     "ClientClosedError",
     "ConflictError",
     "ConversationStream",
+    "ConversationsClient",
     "InternalServerError",
     "InvalidRequestError",
     "MistralError",
@@ -56,10 +58,12 @@ __all__ = [
     "StreamEvent",
     "StreamInterruptedError",
     "StreamState",
+    "SyncConversationStream",
     "Timeout",
     "Transport",
     "UnprocessableEntityError",
     "__version__",
     "accumulate",
     "models",
+    "run_sync",
 ]

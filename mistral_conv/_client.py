@@ -12,15 +12,17 @@ from msgspec import UNSET
 
 from ._build import conversation_path, encode_body, inputs_value, require_non_negative
 from ._errors import InvalidRequestError, ResponseDecodeError
-from ._options import Backoff, Timeout
+from ._options import Timeout
 from ._params import (
     OPTION_KEYS,
     AppendParams,
+    ClientOptions,
     ListParams,
     RequestOptions,
     RestartParams,
     StartParams,
 )
+from ._sse import DEFAULT_MAX_EVENT_SIZE
 from ._streaming import ConversationStream
 from ._transport import Request, Response, Transport, check_header_value
 from .models import (
@@ -81,39 +83,31 @@ class AsyncConversationsClient:
     ``timeout``, ``max_retries``, ``extra_headers``, ``extra_query`` and
     (with a body) ``extra_body`` for fields this version does not know yet.
     Bad arguments raise :class:`InvalidRequestError` before anything is
-    sent; API failures raise :class:`APIError` subclasses.
+    sent; API failures raise :class:`APIError` subclasses. The client options
+    (``base_url``, ``timeout``, ``max_retries``, ``backoff``, ``max_connections``,
+    ``default_headers``, ``verify_ssl``, ``allow_insecure_http``,
+    ``max_event_size``, ``transport``) are described in :class:`ClientOptions`.
     """
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        *,
-        base_url: str | None = None,
-        timeout: float | Timeout | None = None,
-        max_retries: int = 2,
-        backoff: Backoff | None = None,
-        max_connections: int = 100,
-        default_headers: Mapping[str, str] | None = None,
-        verify_ssl: bool = True,
-        allow_insecure_http: bool = False,
-        max_event_size: int = 16 * 1024 * 1024,
-        transport: Transport | None = None,
-    ) -> None:
+    def __init__(self, api_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
+        _split("AsyncConversationsClient", options, ClientOptions)
+        max_retries = options.get("max_retries", 2)
         require_non_negative("max_retries", max_retries)
-        self.timeout = Timeout.of(timeout)
+        self.timeout = Timeout.of(options.get("timeout"))
         self.max_retries = max_retries
-        self.max_event_size = max_event_size
+        self.max_event_size = options.get("max_event_size", DEFAULT_MAX_EVENT_SIZE)
+        transport = options.get("transport")
         if transport is None:
             key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
-            url = base_url or os.environ.get("MISTRAL_BASE_URL") or DEFAULT_BASE_URL
+            url = options.get("base_url") or os.environ.get("MISTRAL_BASE_URL") or DEFAULT_BASE_URL
             transport = Transport(
                 base_url=url,
                 api_key=key,
-                max_connections=max_connections,
-                verify_ssl=verify_ssl,
-                allow_insecure_http=allow_insecure_http,
-                backoff=backoff,
-                default_headers=default_headers,
+                max_connections=options.get("max_connections", 100),
+                verify_ssl=options.get("verify_ssl", True),
+                allow_insecure_http=options.get("allow_insecure_http", False),
+                backoff=options.get("backoff"),
+                default_headers=options.get("default_headers"),
             )
         self._transport = transport
 

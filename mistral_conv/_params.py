@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Required, TypedDict
 
-from ._options import Timeout
+from ._options import Backoff, Timeout
+from ._transport import Transport
 from .models import (
     CompletionArgs,
     Entry,
@@ -17,6 +18,7 @@ from .models import (
 
 __all__ = [
     "AppendParams",
+    "ClientOptions",
     "InputsArg",
     "ListParams",
     "RequestOptions",
@@ -26,6 +28,31 @@ __all__ = [
 
 InputsArg = str | Sequence[Entry | Mapping[str, Any]]
 """A string (one user message) or a list of entries, as structs or dicts."""
+
+
+class ClientOptions(TypedDict, total=False):
+    """Options of a client (after ``api_key``); every one has a default."""
+
+    base_url: str | None
+    """The API's address (default: ``$MISTRAL_BASE_URL``, else ``https://api.mistral.ai``)."""
+    timeout: float | Timeout | None
+    """Default time limits (default: ``Timeout()``)."""
+    max_retries: int
+    """Default retries of a failed call (default: 2)."""
+    backoff: Backoff | None
+    """Delays between retries (default: ``Backoff()``)."""
+    max_connections: int
+    """Size of the connection pool (default: 100)."""
+    default_headers: Mapping[str, str] | None
+    """Headers sent with every request."""
+    verify_ssl: bool
+    """Check TLS certificates (default: True; turn off only on purpose)."""
+    allow_insecure_http: bool
+    """Allow sending the key over plain http to a non-loopback host (default: False)."""
+    max_event_size: int
+    """The largest stream event accepted, in bytes (default: 16 MiB)."""
+    transport: Transport | None
+    """A transport to send through instead of the default one."""
 
 
 class RequestOptions(TypedDict, total=False):

@@ -117,6 +117,19 @@ class ConversationStream:
         """The text fragments of the assistant's messages, as they arrive."""
         return _TextStream(self)
 
+    async def next_batch(self) -> list[StreamEvent]:
+        """The next events: all that have arrived and were not read yet (at least one).
+
+        Returns an empty list at the end of the stream; raises as iteration does.
+        """
+        try:
+            first = await self.__anext__()
+        except StopAsyncIteration:
+            return []
+        rest = self._events[self._i :]
+        self._i = len(self._events)
+        return [first, *rest]
+
     async def __aenter__(self) -> Self:
         await self._open()
         return self

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mistral_conv import AsyncConversationsClient
+from mistral_conv import AsyncConversationsClient, ConversationsClient
 from mistral_conv.testing import Fault, LocalConversationsServer
 
 
@@ -20,3 +20,7 @@ async def test_faults_through_the_fixture(
     mistral_server.inject(Fault.error_status(503))
     reply = await mistral_client.start(inputs="retry me", model="m")
     assert "retry me" in reply.output_text and len(mistral_server.requests) == 2
+
+
+def test_sync_fixture(mistral_sync_client: ConversationsClient) -> None:
+    assert "sync" in mistral_sync_client.start(inputs="sync hi", model="m").output_text

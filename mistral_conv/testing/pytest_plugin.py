@@ -4,6 +4,7 @@
   (so it works for sync and async tests alike); script it with
   ``mistral_server.responder = ScriptedResponder(...)`` or ``mistral_server.inject(Fault...)``.
 * ``mistral_client``: an :class:`AsyncConversationsClient` bound to it (needs pytest-asyncio).
+* ``mistral_sync_client``: a blocking :class:`ConversationsClient` bound to it.
 
 Example::
 
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from .._client import AsyncConversationsClient
+from .._sync import ConversationsClient
 from ._server import LocalConversationsServer
 
 LOCAL_API_KEY = "local-test-key"
@@ -33,6 +35,13 @@ def mistral_server() -> Iterator[LocalConversationsServer]:
         yield server
     finally:
         server.stop_thread()
+
+
+@pytest.fixture
+def mistral_sync_client(mistral_server: LocalConversationsServer) -> Iterator[ConversationsClient]:
+    """A blocking client bound to ``mistral_server``, closed after the test."""
+    with ConversationsClient(LOCAL_API_KEY, base_url=mistral_server.url) as client:
+        yield client
 
 
 try:

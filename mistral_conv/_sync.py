@@ -1,0 +1,256 @@
+"""run_sync and the blocking ConversationsClient, over one long-lived event loop thread.
+
+Every blocking call runs on the same background loop (anyio's blocking portal), so
+an aiohttp session keeps a single loop for its whole life: a client can be used
+from many ``asyncio.run()`` calls, many threads, and from code that is itself
+inside a running loop (a notebook cell, an async handler calling sync code),
+where the call blocks that loop until it returns. At interpreter exit, open
+blocking clients are closed and the loop is stopped before threads are joined.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, suppress
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar, Unpack
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ._client import AsyncConversationsClient
+from ._params import ClientOptions
+from ._streaming import ConversationStream, StreamEvent
+from .models import Conversation, ConversationResponse
+
+__all__ = ["ConversationsClient", "SyncConversationStream", "run_sync"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_portal: BlockingPortal | None = None
+_portal_cm: AbstractContextManager[BlockingPortal] | None = None
+_clients: weakref.WeakSet[ConversationsClient] = weakref.WeakSet()
+_CLEANUP_WAIT = 5.0
+
+
+def _get_portal() -> BlockingPortal:
+    global _portal, _portal_cm
+    with _lock:
+        if _portal is None:
+            cm = start_blocking_portal(name="mistral-conv-loop")
+            _portal = cm.__enter__()
+            _portal_cm = cm
+            # Runs before the interpreter joins threads, unlike atexit.
+            threading._register_atexit(_shutdown)  # type: ignore[attr-defined]
+        return _portal
+
+
+def _shutdown() -> None:
+    """Close every open blocking client, then stop the loop thread."""
+    global _portal, _portal_cm
+    with _lock:
+        portal, cm = _portal, _portal_cm
+        _portal = _portal_cm = None
+    if portal is None or cm is None:
+        return
+    for client in list(_clients):
+        with suppress(Exception):
+            portal.call(client._async.aclose)
+    cm.__exit__(None, None, None)
+
+
+async def _guarded(
+    done: threading.Event, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    try:
+        return await fn(*args, **kwargs)
+    finally:
+        done.set()
+
+
+def run_sync(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run the async callable ``fn(*args, **kwargs)`` to completion and return its result.
+
+    It runs on the SDK's one long-lived loop thread, from any thread, including
+    one that is running an event loop (that loop is blocked until the call
+    returns). A ``KeyboardInterrupt`` (or any exception raised in the waiting
+    thread) cancels the call and waits briefly for its cleanup before propagating.
+    Raises ``RuntimeError`` when called from the SDK's own loop thread.
+    """
+    portal = _get_portal()
+    done = threading.Event()
+    future = portal.start_task_soon(functools.partial(_guarded, done, fn, *args, **kwargs))
+    try:
+        return future.result()
+    except BaseException:
+        if future.cancel():
+            done.wait(_CLEANUP_WAIT)
+        raise
+
+
+class _Closing:
+    """``with`` support: ``__exit__`` calls ``close()``."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SyncConversationStream(_Closing):
+    """The blocking twin of :class:`ConversationStream`: an iterator and a context manager."""
+
+    def __init__(self, stream: ConversationStream) -> None:
+        self._stream = stream
+        self._buffer: deque[StreamEvent] = deque()
+        self._done = False
+
+    @property
+    def conversation_id(self) -> str | None:
+        """The conversation id, once the started event arrived."""
+        return self._stream.conversation_id
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's request id, once the answer started."""
+        return self._stream.request_id
+
+    def current_response(self) -> ConversationResponse:
+        """The response rebuilt from the events received so far."""
+        return self._stream.current_response()
+
+    def __enter__(self) -> Self:
+        run_sync(self._stream.__aenter__)
+        return self
+
+    def close(self) -> None:
+        """Stop reading and release the connection."""
+        self._done = True
+        run_sync(self._stream.aclose)
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        return self
+
+    def __next__(self) -> StreamEvent:
+        if not self._buffer:
+            if self._done:
+                raise StopIteration
+            try:
+                batch = run_sync(self._stream.next_batch)
+            except BaseException:
+                self._done = True
+                run_sync(self._stream.aclose)
+                raise
+            if not batch:
+                self._done = True
+                raise StopIteration
+            self._buffer.extend(batch)
+        return self._buffer.popleft()
+
+    def text_stream(self) -> Iterator[str]:
+        """The text fragments of the assistant's messages, as they arrive."""
+        for event in self:
+            content = getattr(event, "content", None)
+            if event.type == "message.output.delta" and isinstance(content, str):
+                yield content
+
+    def final_response(self) -> ConversationResponse:
+        """Read the rest of the stream and return the whole response rebuilt from its events."""
+        for _ in self:
+            pass
+        return self._stream.current_response()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _named(call: F, method: Callable[..., Any]) -> F:
+    call.__name__ = method.__name__
+    call.__qualname__ = f"ConversationsClient.{method.__name__}"
+    call.__doc__ = (
+        f"Blocking form of ``AsyncConversationsClient.{method.__name__}``.\n\n{method.__doc__ or ''}"
+    )
+    return call
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncConversationsClient, P], Awaitable[T]],
+) -> Callable[Concatenate[ConversationsClient, P], T]:
+    """The blocking form of an async client method: same signature, same docstring."""
+
+    def call(self: ConversationsClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return run_sync(method, self._async, *args, **kwargs)
+
+    return _named(call, method)
+
+
+def _blocking_stream(
+    method: Callable[Concatenate[AsyncConversationsClient, P], ConversationStream],
+) -> Callable[Concatenate[ConversationsClient, P], SyncConversationStream]:
+    """The blocking form of a stream method: arguments are checked now, the request sent on iteration."""
+
+    def call(self: ConversationsClient, /, *args: P.args, **kwargs: P.kwargs) -> SyncConversationStream:
+        return SyncConversationStream(method(self._async, *args, **kwargs))
+
+    return _named(call, method)
+
+
+class ConversationsClient(_Closing):
+    """The blocking twin of :class:`AsyncConversationsClient`; same arguments, same errors.
+
+    Every method delegates to the async client on the SDK's loop thread (see
+    :func:`run_sync`). Use it as a context manager or call :meth:`close`; clients
+    left open are closed at interpreter exit.
+    """
+
+    def __init__(self, api_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
+        self._async = AsyncConversationsClient(api_key, **options)
+        _clients.add(self)
+
+    def __repr__(self) -> str:
+        return f"ConversationsClient(base_url={self._async.transport.base_url!r})"
+
+    @property
+    def async_client(self) -> AsyncConversationsClient:
+        """The async client doing the work (bound to the SDK's loop thread)."""
+        return self._async
+
+    def close(self) -> None:
+        """Close the connections. Later calls raise ``ClientClosedError``."""
+        run_sync(self._async.aclose)
+        _clients.discard(self)
+
+    start = _blocking(AsyncConversationsClient.start)
+    append = _blocking(AsyncConversationsClient.append)
+    restart = _blocking(AsyncConversationsClient.restart)
+    get = _blocking(AsyncConversationsClient.get)
+    list = _blocking(AsyncConversationsClient.list)
+    history = _blocking(AsyncConversationsClient.history)
+    messages = _blocking(AsyncConversationsClient.messages)
+    delete = _blocking(AsyncConversationsClient.delete)
+    start_stream = _blocking_stream(AsyncConversationsClient.start_stream)
+    append_stream = _blocking_stream(AsyncConversationsClient.append_stream)
+    restart_stream = _blocking_stream(AsyncConversationsClient.restart_stream)
+
+    def iter_conversations(self, *, page_size: int = 100, **options: Any) -> Iterator[Conversation]:
+        """Blocking :meth:`AsyncConversationsClient.iter_conversations`."""
+        pages = self._async.iter_conversations(page_size=page_size, **options)
+        try:
+            while True:
+                try:
+                    yield run_sync(pages.__anext__)
+                except StopAsyncIteration:
+                    return
+        finally:
+            run_sync(pages.aclose)  # type: ignore[attr-defined]
