@@ -41,7 +41,7 @@ from .models import (
     UnknownEvent,
 )
 
-__all__ = ["StreamState", "accumulate"]
+__all__ = ["StreamState", "accumulate", "accumulate_batch"]
 
 
 class _Message:
@@ -180,9 +180,11 @@ _Builder = _Message | _FunctionCall | _ToolExecution | _Handoff
 class StreamState:
     """What a stream has delivered so far. ``response()`` rebuilds it as a ConversationResponse."""
 
-    __slots__ = ("builders", "conversation_id", "done", "error", "events", "unknown", "usage")
+    __slots__ = ("builders", "conversation_id", "done", "error", "events", "hot", "unknown", "usage")
 
     def __init__(self) -> None:
+        # The text run the last string delta extended: (id, output_index, content_index, parts).
+        self.hot: tuple[str, int, int, list[str]] | None = None
         self.conversation_id: str | None = None
         self.builders: dict[tuple[int, str], _Builder] = {}
         self.usage: ConversationUsage | None = None
@@ -210,12 +212,15 @@ class StreamState:
 def accumulate(state: StreamState, event: ConversationEvent | UnknownEvent) -> StreamState:
     """Fold one event into ``state`` and return it."""
     state.events += 1
+    state.hot = None
     if isinstance(event, MessageOutputDeltaEvent):
         key = (event.output_index, event.id)
         b = state.builders.get(key)
         if not isinstance(b, _Message):
             b = state.builders[key] = _Message(event)
         b.add(event.content_index, event.content)
+        if b.text is not None:
+            state.hot = (event.id, event.output_index, event.content_index, b.text)
     elif isinstance(event, FunctionCallDeltaEvent):
         key = (event.output_index, event.id)
         f = state.builders.get(key)
@@ -243,6 +248,40 @@ def accumulate(state: StreamState, event: ConversationEvent | UnknownEvent) -> S
         state.error = event
     elif isinstance(event, UnknownEvent):
         state.unknown.append(event)
+    return state
+
+
+def accumulate_batch(state: StreamState, events: list[ConversationEvent | UnknownEvent]) -> StreamState:
+    """Fold ``events`` into ``state``: exactly ``accumulate`` on each, with a fast path for runs of
+    string deltas that extend the same text (the bulk of every stream)."""
+    extended = 0
+    i, n = 0, len(events)
+    while i < n:
+        hot = state.hot
+        if hot is None:
+            accumulate(state, events[i])
+            i += 1
+            continue
+        hot_id, hot_output, hot_content, parts = hot
+        append = parts.append
+        start = i
+        while i < n:
+            event = events[i]
+            if (
+                event.__class__ is not MessageOutputDeltaEvent
+                or event.content.__class__ is not str
+                or event.id != hot_id
+                or event.content_index != hot_content
+                or event.output_index != hot_output
+            ):
+                break
+            append(event.content)
+            i += 1
+        extended += i - start
+        if i < n:
+            accumulate(state, events[i])
+            i += 1
+    state.events += extended
     return state
 
 

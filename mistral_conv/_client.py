@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
@@ -59,9 +60,14 @@ def _decode(resp: Response, decode: Callable[[bytes], T]) -> T:
         ) from None
 
 
+@functools.cache
+def _known(allowed: Any) -> frozenset[str]:
+    return frozenset(allowed.__required_keys__ | allowed.__optional_keys__)
+
+
 def _split(operation: str, params: Mapping[str, Any], allowed: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split keyword arguments into body fields and per-call options, refusing unknown names."""
-    known = allowed.__required_keys__ | allowed.__optional_keys__
+    known = _known(allowed)
     fields: dict[str, Any] = {}
     options: dict[str, Any] = {}
     for key, value in params.items():

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .models import ErrorBody, ValidationErrorItem
+from .models import ErrorBody, ModelDecoder, ValidationErrorItem
 
 if TYPE_CHECKING:
     from .models import ConversationResponse
@@ -232,7 +232,7 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     429: RateLimitError,
 }
 
-_error_body = msgspec.json.Decoder(ErrorBody)
+_error_body: ModelDecoder[ErrorBody] = ModelDecoder(ErrorBody)
 
 
 def validation_items(parsed: ErrorBody | None) -> list[ValidationErrorItem]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+import msgspec
 
 from ._errors import InvalidRequestError
 
 __all__ = ["Backoff", "Timeout"]
 
 
-@dataclass(frozen=True, slots=True)
-class Timeout:
+class Timeout(msgspec.Struct, frozen=True, kw_only=True):
     """Time limits in seconds; ``None`` means no limit.
 
     * ``connect``: opening the TCP (and TLS) connection.
@@ -47,11 +45,10 @@ class Timeout:
 
     def replace(self, **changes: float | None) -> Timeout:
         """A copy with some limits changed."""
-        return dataclasses.replace(self, **changes)
+        return msgspec.structs.replace(self, **changes)
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
+class Backoff(msgspec.Struct, frozen=True):
     """Delays between retries: ``initial * 2**n`` capped at ``maximum``, less up to 25 % jitter.
 
     A server's ``Retry-After`` (or ``retry-after-ms``) replaces the computed

@@ -7,14 +7,17 @@ leading BOM is dropped; comments and unknown fields are ignored; ``data``
 lines are joined with LF; a block without data is not dispatched.
 
 Speed: Mistral's canonical framing is one ``event:`` and one ``data:`` line
-per block, LF line ends. Each chunk is split into blocks with a few C-level
-calls and such blocks are taken apart directly; any other block goes through
-the general line parser, so the fast path never changes the result.
+per block, LF line ends. :meth:`SSEDecoder.feed_data` checks a whole chunk for
+that framing with a few C-level calls and then takes its data lines directly;
+any other chunk goes through the general line parser, so the fast path never
+changes the result.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from itertools import repeat
+
+import msgspec
 
 __all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventTooLarge", "SSEDecoder", "SSEFrame"]
 
@@ -26,8 +29,8 @@ class EventTooLarge(ValueError):
     """An event grew past the decoder's ``max_event_size``."""
 
 
-class SSEFrame(NamedTuple):
-    """One dispatched event: its ``event`` name (``"message"`` by default) and ``data``."""
+class SSEFrame(msgspec.Struct, frozen=True, array_like=True):
+    """One dispatched event: its ``event`` name (``"message"`` by default), ``data`` and last ``id``."""
 
     event: str
     data: bytes
@@ -50,6 +53,37 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEFrame]:
         """Add a chunk of the body; return the frames it completes."""
+        region = self._complete(chunk)
+        return [] if region is None else self._frames(region)
+
+    def feed_data(self, chunk: bytes) -> list[bytes]:
+        """Like :meth:`feed`, but return only the ``data`` of each frame (the fast path for JSON events).
+
+        When every block of the chunk is in the canonical framing (one
+        ``event: `` line and one ``data: `` line), the checks and the split are
+        a few calls over the whole chunk; any other chunk goes through
+        :meth:`feed`'s general parser, with the same result.
+        """
+        region = self._complete(chunk)
+        if region is None:
+            return []
+        lines = region.split(b"\n")
+        k = (len(lines) + 1) // 3
+        event_lines, data_lines = lines[0::3], lines[1::3]
+        if (
+            len(lines) == 3 * k - 1
+            and not any(lines[2::3])
+            and b"\n".join(event_lines).count(b"\nevent: ") == k - 1
+            and event_lines[0][:7] == b"event: "
+            and all(map(bytes.startswith, data_lines, repeat(b"data: ")))
+        ):
+            if max(map(len, data_lines)) > self.max_event_size:
+                raise EventTooLarge(f"an event exceeds the maximum size of {self.max_event_size} bytes")
+            return [line[6:] for line in data_lines]
+        return [frame.data for frame in self._frames(region)]
+
+    def _complete(self, chunk: bytes) -> bytes | None:
+        """Take a chunk; return the complete blocks it finishes (without the last blank line), if any."""
         if self._cr:
             chunk = b"\r" + chunk
             self._cr = False
@@ -58,7 +92,7 @@ class SSEDecoder:
             self._pending, self._size = [], 0
             if len(chunk) < 3 and _BOM.startswith(chunk):
                 self._pending, self._size = [chunk], len(chunk)
-                return []
+                return None
             self._at_start = False
             if chunk.startswith(_BOM):
                 chunk = chunk[3:]
@@ -69,7 +103,7 @@ class SSEDecoder:
                 chunk = chunk[:-1]
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if not chunk:
-            return []
+            return None
         pending = self._pending
         if pending:
             if b"\n\n" not in chunk and not (chunk[:1] == b"\n" and pending[-1][-1:] == b"\n"):
@@ -77,37 +111,31 @@ class SSEDecoder:
                 pending.append(chunk)
                 self._size += len(chunk)
                 self._check_size()
-                return []
+                return None
             data = b"".join(pending) + chunk
             self._pending, self._size = [], 0
         else:
             data = chunk
         end = data.rfind(b"\n\n")
         if end < 0:
-            if data:
-                self._pending, self._size = [data], len(data)
-                self._check_size()
-            return []
+            self._pending, self._size = [data], len(data)
+            self._check_size()
+            return None
         rest = data[end + 2 :]
         if rest:
             self._pending, self._size = [rest], len(rest)
             self._check_size()
+        return data[:end]
+
+    def _frames(self, region: bytes) -> list[SSEFrame]:
         frames: list[SSEFrame] = []
-        append = frames.append
         limit = self.max_event_size
-        for block in data[:end].split(b"\n\n"):
+        for block in region.split(b"\n\n"):
             if len(block) > limit:
                 raise EventTooLarge(f"an event exceeds the maximum size of {limit} bytes")
-            if block[:7] == b"event: ":
-                nl = block.find(b"\n")
-                if block[nl + 1 : nl + 7] == b"data: " and block.find(b"\n", nl + 1) < 0 and nl > 0:
-                    append(
-                        SSEFrame(block[7:nl].decode("utf-8", "replace"), block[nl + 7 :], self.last_event_id)
-                    )
-                    continue
             frame = self._parse_block(block)
             if frame is not None:
-                append(frame)
+                frames.append(frame)
         return frames
 
     def close(self) -> list[SSEFrame]:

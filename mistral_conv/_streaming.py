@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING, Any, Self
 import aiohttp
 import msgspec
 
-from ._accumulate import StreamState, accumulate
+from ._accumulate import StreamState, accumulate_batch
 from ._errors import APIConnectionError, APITimeoutError, StreamError, StreamInterruptedError
-from ._sse import EventTooLarge, SSEDecoder, SSEFrame
+from ._sse import EventTooLarge, SSEDecoder
 from ._transport import Request, Transport, connection_error, request_id_of
 from .models import (
     ConversationEvent,
     ConversationResponse,
     MessageOutputDeltaEvent,
-    ResponseDoneEvent,
-    ResponseErrorEvent,
+    ModelDecoder,
     UnknownEvent,
 )
 from .models._base import decode_lenient
@@ -30,33 +29,51 @@ if TYPE_CHECKING:
 __all__ = ["ConversationStream", "StreamEvent", "decode_event"]
 
 StreamEvent = ConversationEvent | UnknownEvent
-_decoder = msgspec.json.Decoder(ConversationEvent)
+_decoders: list[msgspec.json.Decoder[ConversationEvent]] = []
+
+
+def _event_decoder() -> msgspec.json.Decoder[ConversationEvent]:
+    """The one event decoder, built on first use (keeps it off the import path)."""
+    if not _decoders:
+        _decoders.append(msgspec.json.Decoder(ConversationEvent))
+    return _decoders[0]
 
 
 class _TypeProbe(msgspec.Struct):
     type: str = ""
 
 
-_probe = msgspec.json.Decoder(_TypeProbe)
+_probe: ModelDecoder[_TypeProbe] = ModelDecoder(_TypeProbe)
 
 
-def decode_event(frame: SSEFrame) -> StreamEvent:
-    """Decode one frame's data; anything undecodable becomes an ``UnknownEvent`` (never an error)."""
+def decode_event(data: bytes) -> StreamEvent:
+    """Decode one event's data; anything undecodable becomes an ``UnknownEvent`` (never an error).
+
+    The ``UnknownEvent``'s type is the data's ``type`` when the JSON is readable, else empty.
+    """
     try:
-        known: ConversationEvent = _decoder.decode(frame.data)
+        known: ConversationEvent = _event_decoder().decode(data)
         return known
     except msgspec.DecodeError:
         pass
     try:
-        event: ConversationEvent = decode_lenient(frame.data, ConversationEvent)  # type: ignore[arg-type]
+        event: ConversationEvent = decode_lenient(data, ConversationEvent)  # type: ignore[arg-type]
         return event
     except msgspec.DecodeError:
         pass
     try:
-        name = _probe.decode(frame.data).type or frame.event
+        name = _probe.decode(data).type
     except msgspec.DecodeError:
-        name = frame.event
-    return UnknownEvent(type_name=name, data=frame.data)
+        name = ""
+    return UnknownEvent(type_name=name, data=data)
+
+
+def decode_events(datas: list[bytes]) -> list[StreamEvent]:
+    """Decode a batch of event data: one C-level pass when all are well formed."""
+    try:
+        return list(map(_event_decoder().decode, datas))
+    except msgspec.DecodeError:
+        return [decode_event(d) for d in datas]
 
 
 class ConversationStream:
@@ -109,7 +126,7 @@ class ConversationStream:
 
     async def final_response(self) -> ConversationResponse:
         """Read the rest of the stream and return the whole response rebuilt from its events."""
-        async for _ in self:
+        while await self.next_batch():
             pass
         return self._state.response()
 
@@ -211,7 +228,7 @@ class ConversationStream:
         assert resp is not None
         try:
             chunk = await resp.content.readany()
-            frames = self._sse.feed(chunk) if chunk else self._sse.close()
+            datas = self._sse.feed_data(chunk) if chunk else [f.data for f in self._sse.close()]
         except asyncio.CancelledError:
             self._release()
             raise
@@ -230,32 +247,22 @@ class ConversationStream:
             return
         if not chunk:
             self._eof = True
-        self._process(frames)
+        self._process(datas)
         if self._eof and not self._terminal and self._failure is None:
             self._failure = self._error(
                 StreamInterruptedError, "The stream ended before conversation.response.done."
             )
 
-    def _process(self, frames: list[SSEFrame]) -> None:
-        events: list[StreamEvent] = []
+    def _process(self, datas: list[bytes]) -> None:
+        events = decode_events(datas) if datas else []
+        state = accumulate_batch(self._state, events)
+        if state.done or state.error is not None:
+            self._terminal = True
+            error = state.error
+            if error is not None:
+                events = events[: next(i for i, e in enumerate(events) if e is error)]
+                self._failure = self._error(StreamError, error.message, code=error.code)
         self._events, self._i = events, 0
-        state = self._state
-        decode = _decoder.decode
-        for frame in frames:
-            try:
-                event: StreamEvent = decode(frame.data)
-            except msgspec.DecodeError:
-                event = decode_event(frame)
-            accumulate(state, event)
-            cls = event.__class__
-            if cls is ResponseErrorEvent:
-                assert isinstance(event, ResponseErrorEvent)
-                self._terminal = True
-                self._failure = self._error(StreamError, event.message, code=event.code)
-                return
-            events.append(event)
-            if cls is ResponseDoneEvent:
-                self._terminal = True
 
     def _error(self, cls: Callable[..., APIError], message: str, **extra: Any) -> APIError:
         """An error of ``cls`` carrying the request id, the partial response and the conversation id."""
@@ -282,18 +289,32 @@ class ConversationStream:
 
 
 class _TextStream:
-    """Async iterator over the string deltas of a stream."""
+    """Async iterator over the string deltas of a stream, read a batch at a time."""
 
-    __slots__ = ("_stream",)
+    __slots__ = ("_i", "_stream", "_texts")
 
     def __init__(self, stream: ConversationStream) -> None:
         self._stream = stream
+        self._texts: list[str] = []
+        self._i = 0
 
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> str:
+        i = self._i
+        if i < len(self._texts):
+            self._i = i + 1
+            return self._texts[i]
         while True:
-            event = await self._stream.__anext__()
-            if isinstance(event, MessageOutputDeltaEvent) and isinstance(event.content, str):
-                return event.content
+            batch = await self._stream.next_batch()
+            if not batch:
+                raise StopAsyncIteration
+            texts = [
+                e.content
+                for e in batch
+                if e.__class__ is MessageOutputDeltaEvent and e.content.__class__ is str
+            ]
+            if texts:
+                self._texts, self._i = texts, 1
+                return texts[0]

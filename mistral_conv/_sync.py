@@ -17,9 +17,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, suppress
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar, Unpack
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
 
 from ._client import AsyncConversationsClient
 from ._params import ClientOptions
@@ -42,6 +43,8 @@ def _get_portal() -> BlockingPortal:
     global _portal, _portal_cm
     with _lock:
         if _portal is None:
+            from anyio.from_thread import start_blocking_portal  # first blocking call only
+
             cm = start_blocking_portal(name="mistral-conv-loop")
             _portal = cm.__enter__()
             _portal_cm = cm

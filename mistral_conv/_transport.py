@@ -12,11 +12,12 @@ import ipaddress
 import logging
 import random
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
+import msgspec
 import yarl
 
 from ._errors import (
@@ -42,8 +43,7 @@ RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 
 
-@dataclass(slots=True)
-class Request:
+class Request(msgspec.Struct):
     """One API call, ready to send: method, encoded path, query, JSON body and options."""
 
     method: str
@@ -56,15 +56,13 @@ class Request:
     stream: bool = False
 
 
-@dataclass(slots=True)
-class Response:
+class Response(msgspec.Struct):
     """A complete answer: status, headers and body bytes."""
 
     status: int
     headers: Mapping[str, str]
     body: bytes
     request_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:
@@ -104,6 +102,14 @@ def check_header_value(name: str, value: str) -> None:
         raise InvalidRequestError(name, "must not contain CR, LF or NUL characters")
 
 
+def env_proxy(url: yarl.URL) -> str | None:
+    """The proxy the environment sets for ``url`` (``*_PROXY`` variables, minus ``NO_PROXY``)."""
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if not proxy or (url.host and urllib.request.proxy_bypass(url.host)):
+        return None
+    return proxy
+
+
 def _is_loopback(host: str | None) -> bool:
     if not host:
         return False
@@ -118,8 +124,12 @@ def _is_loopback(host: str | None) -> bool:
 class Transport:
     """Sends requests over one lazily created ``aiohttp.ClientSession``.
 
-    The session is created inside the running event loop on first use, with
-    ``trust_env=True`` so that proxy variables apply. Retries use ``backoff``;
+    The session is created inside the running event loop on first use. Proxy
+    variables (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``, …) are read then,
+    once, rather than through aiohttp's ``trust_env``, which looks them (and
+    ``~/.netrc``) up in a worker thread on every request: two thread hops a
+    call, and a ``~/.netrc`` entry for the API host would clash with the
+    ``Authorization`` header. Retries use ``backoff``;
     ``sleep`` is how the transport waits between attempts (replaceable in tests).
     """
 
@@ -160,9 +170,11 @@ class Transport:
         self.max_body_size = max_body_size
         self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
+        self._proxy: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._timeouts: dict[tuple[Timeout, bool], aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, yarl.URL] = {}
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self.base_url!r})"
@@ -193,11 +205,18 @@ class Transport:
             # The loop that owned the old session is gone, and its sockets with it.
             session.detach()
         connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self._verify_ssl)
-        self._session = aiohttp.ClientSession(
-            connector=connector, trust_env=True, headers=self._headers, auto_decompress=True
-        )
+        self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+        self._proxy = env_proxy(yarl.URL(self._base))
         self._loop = loop
         return self._session
+
+    def _url(self, path: str) -> yarl.URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = yarl.URL(self._base + path, encoded=True)
+            if len(self._urls) < 1024:  # the fixed routes, and the latest conversations
+                self._urls[path] = url
+        return url
 
     def _client_timeout(self, t: Timeout, stream: bool) -> aiohttp.ClientTimeout:
         key = (t, stream)
@@ -222,12 +241,13 @@ class Transport:
         try:
             resp = await session.request(
                 request.method,
-                yarl.URL(self._base + request.path, encoded=True),
+                self._url(request.path),
                 params=request.params,
                 data=request.body,
                 headers=request.headers,
                 timeout=self._client_timeout(request.timeout, request.stream),
                 allow_redirects=False,
+                proxy=self._proxy,
             )
         except Exception as exc:
             raise connection_error(exc) from exc
@@ -248,18 +268,24 @@ class Transport:
 
     async def send(self, request: Request) -> Response:
         """Send a plain request with retries and return the whole answer."""
-
-        async def attempt() -> Response:
-            resp = await self.open(request)
+        attempt = 0
+        while True:
             try:
-                body = await self._read_limited(resp)
-            except Exception as exc:
-                raise connection_error(exc) from exc
-            finally:
-                resp.release()
-            return Response(resp.status, resp.headers, body, request_id_of(resp.headers))
-
-        return await self.retrying(request, attempt)
+                resp = await self.open(request)
+                try:
+                    length = resp.content_length
+                    if length is not None and length <= self.max_body_size:
+                        body = await resp.read()
+                    else:
+                        body = await self._read_limited(resp)
+                except Exception as exc:
+                    raise connection_error(exc) from exc
+                finally:
+                    resp.release()
+                return Response(resp.status, resp.headers, body, request_id_of(resp.headers))
+            except (APIStatusError, APIConnectionError) as exc:
+                await self._sleep(self._retry_delay(request, exc, attempt))
+                attempt += 1
 
     async def retrying(self, request: Request, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run ``attempt`` until it succeeds, retrying what ``is_retryable`` accepts."""
@@ -268,22 +294,24 @@ class Transport:
             try:
                 return await attempt()
             except (APIStatusError, APIConnectionError) as exc:
-                if n >= request.max_retries or not is_retryable(exc):
-                    raise
-                wait = None
-                if isinstance(exc, APIStatusError):
-                    wait = retry_after(exc.headers)
-                delay = self.backoff.delay(n, wait, random.random())
-                log.info(
-                    "retrying %s %s in %.3f s (attempt %d failed: %s)",
-                    request.method,
-                    request.path,
-                    delay,
-                    n + 1,
-                    type(exc).__name__,
-                )
+                await self._sleep(self._retry_delay(request, exc, n))
                 n += 1
-                await self._sleep(delay)
+
+    def _retry_delay(self, request: Request, exc: APIStatusError | APIConnectionError, attempt: int) -> float:
+        """How long to wait before retrying after ``exc``; re-raises it when it may not be retried."""
+        if attempt >= request.max_retries or not is_retryable(exc):
+            raise exc
+        wait = retry_after(exc.headers) if isinstance(exc, APIStatusError) else None
+        delay = self.backoff.delay(attempt, wait, random.random())
+        log.info(
+            "retrying %s %s in %.3f s (attempt %d failed: %s)",
+            request.method,
+            request.path,
+            delay,
+            attempt + 1,
+            type(exc).__name__,
+        )
+        return delay
 
     async def _read_limited(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self.max_body_size

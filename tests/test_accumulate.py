@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mistral_conv import StreamState, accumulate
+from mistral_conv._accumulate import accumulate_batch
 from mistral_conv.models import (
     AgentHandoffEntry,
     ConversationEvent,
@@ -175,3 +178,60 @@ def test_text_is_joined_once_not_concatenated_per_delta() -> None:
         state = accumulate(state, event)
     assert state.text == "".join(f"{i}," for i in range(1000))
     assert Counting.adds == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["text", "text", "text", "chunk", "think", "call", "tool", "done"]),
+            st.integers(0, 2),
+            st.integers(0, 2),
+            st.sampled_from(["m1", "m2"]),
+        ),
+        max_size=40,
+    ),
+    st.integers(1, 7),
+)
+def test_batch_equals_one_by_one(steps: list[tuple[str, int, int, str]], batch: int) -> None:
+    events = []
+    for i, (kind, oi, ci, mid) in enumerate(steps):
+        if kind == "text":
+            events.append(msg(f"t{i}", ci, oi, mid))
+        elif kind == "chunk":
+            events.append(msg({"type": "tool_reference", "tool": "w", "title": f"r{i}"}, ci, oi, mid))
+        elif kind == "think":
+            events.append(
+                msg({"type": "thinking", "thinking": [{"type": "text", "text": f"k{i}"}]}, ci, oi, mid)
+            )
+        elif kind == "call":
+            events.append(
+                {
+                    "type": "function.call.delta",
+                    "id": mid,
+                    "output_index": oi,
+                    "name": "f",
+                    "tool_call_id": "t",
+                    "arguments": f"a{i}",
+                }
+            )
+        elif kind == "tool":
+            events.append(
+                {
+                    "type": "tool.execution.delta",
+                    "id": mid,
+                    "output_index": oi,
+                    "name": "w",
+                    "arguments": f"x{i}",
+                }
+            )
+        else:
+            events.append({"type": "conversation.response.done", "usage": {"total_tokens": i}})
+    decoded = [decoder.decode(msgspec.json.encode(e)) for e in events]
+    one = StreamState()
+    for e in decoded:
+        one = accumulate(one, e)
+    many = StreamState()
+    for start in range(0, len(decoded), batch):
+        many = accumulate_batch(many, decoded[start : start + batch])
+    assert many.response() == one.response() and many.events == one.events

@@ -236,3 +236,23 @@ async def test_session_is_created_lazily_in_the_running_loop(loopback: Loopback)
     assert session is not None and session._loop is asyncio.get_running_loop()
     await client.aclose()
     assert session.closed
+
+
+async def test_proxy_variables_are_honoured(monkeypatch: pytest.MonkeyPatch, loopback: Loopback) -> None:
+    monkeypatch.setenv("HTTP_PROXY", loopback.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    loopback.reply("GET", "http://api.test/v1/conversations/c", Json(CONV_M))
+    loopback.reply("GET", "/v1/conversations/c", Json(CONV_M))
+    async with AsyncConversationsClient(API_KEY, base_url="http://api.test", allow_insecure_http=True) as c:
+        assert (await c.get("c")).id == "conv_m"
+    sent = loopback.requests[0]
+    assert sent.headers["Host"] == "api.test" and sent.path == "/v1/conversations/c"
+
+
+async def test_no_proxy_bypasses_the_proxy(monkeypatch: pytest.MonkeyPatch, loopback: Loopback) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    loopback.reply("GET", "/v1/conversations/c", Json(CONV_M))
+    async with AsyncConversationsClient(API_KEY, base_url=loopback.url) as c:
+        assert (await c.get("c")).id == "conv_m"

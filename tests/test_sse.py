@@ -186,3 +186,13 @@ def test_transcripts_survive_any_chunking(data: st.DataObject) -> None:
     assert decode(split(body, cuts)) == whole
     crlf = body.replace(b"\n", b"\r\n")
     assert decode(split(crlf, cuts)) == whole
+
+
+def test_canonical_chunks_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = b"".join(b'event: e\ndata: {"i":%d}\n\n' % i for i in range(50))
+
+    def general(self: SSEDecoder, block: bytes) -> SSEFrame:
+        raise AssertionError("the general parser ran on canonical framing")
+
+    monkeypatch.setattr(SSEDecoder, "_parse_block", general)
+    assert SSEDecoder().feed_data(body) == [b'{"i":%d}' % i for i in range(50)]

@@ -11,10 +11,12 @@ again. The fast path therefore pays nothing for the fallback.
 from __future__ import annotations
 
 import functools
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
-from msgspec import inspect as mi
+
+if TYPE_CHECKING:
+    from msgspec import inspect as mi
 
 __all__ = ["UNKNOWN_TAG", "Model", "Tagged", "Unknown", "decode_lenient"]
 
@@ -54,11 +56,15 @@ class Unknown(Tagged, tag=UNKNOWN_TAG, kw_only=True):
 
 @functools.cache
 def _info(tp: Any) -> mi.Type:  # tp: a hashable type
-    return mi.type_info(tp)
+    from msgspec import inspect  # only the fallback needs it: keep it off the import path
+
+    return inspect.type_info(tp)
 
 
 def _rewrite(obj: Any, t: mi.Type) -> Any:
     """Replace unknown union members in ``obj`` (plain JSON data) by reserved-tag objects."""
+    from msgspec import inspect as mi
+
     if isinstance(t, mi.StructType):
         if isinstance(obj, dict):
             for f in t.fields:
@@ -79,6 +85,8 @@ def _rewrite(obj: Any, t: mi.Type) -> Any:
 
 
 def _rewrite_union(obj: Any, t: mi.UnionType) -> Any:
+    from msgspec import inspect as mi
+
     structs = [m for m in t.types if isinstance(m, mi.StructType)]
     if isinstance(obj, dict) and structs and structs[0].tag_field is not None:
         tag_field = structs[0].tag_field

@@ -25,11 +25,14 @@ class ModelDecoder(Generic[T]):
 
     def __init__(self, tp: Any) -> None:
         self._type = tp
-        self._decoder: msgspec.json.Decoder[T] = msgspec.json.Decoder(tp)
+        self._decoder: msgspec.json.Decoder[T] | None = None  # built on first use, then kept
 
     def decode(self, data: bytes) -> T:
+        decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = msgspec.json.Decoder(self._type)
         try:
-            return self._decoder.decode(data)
+            return decoder.decode(data)
         except msgspec.ValidationError:
             result: T = decode_lenient(data, self._type)
             return result
@@ -39,8 +42,8 @@ class _Probe(msgspec.Struct):
     agent_id: Any = None
 
 
-_probe = msgspec.json.Decoder(_Probe)
-_raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+_probe: ModelDecoder[_Probe] = ModelDecoder(_Probe)
+_raw_list: ModelDecoder[list[msgspec.Raw]] = ModelDecoder(list[msgspec.Raw])
 _agent: ModelDecoder[AgentConversation] = ModelDecoder(AgentConversation)
 _model: ModelDecoder[ModelConversation] = ModelDecoder(ModelConversation)
 
