@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 IMPLS = ("mistral_conv", "raw", "mistralai")
 FULL = {
     "stream_deltas": 20_000,
+    "stream_repeat": 3,
     "streams": 200,
     "stream_len": 200,
     "starts": 500,
@@ -33,6 +34,7 @@ FULL = {
 }
 SMOKE = {
     "stream_deltas": 50,
+    "stream_repeat": 1,
     "streams": 4,
     "stream_len": 10,
     "starts": 10,

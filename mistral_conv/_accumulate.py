@@ -251,36 +251,49 @@ def accumulate(state: StreamState, event: ConversationEvent | UnknownEvent) -> S
     return state
 
 
-def accumulate_batch(state: StreamState, events: list[ConversationEvent | UnknownEvent]) -> StreamState:
+def accumulate_batch(
+    state: StreamState, events: list[ConversationEvent | UnknownEvent], texts: list[str] | None = None
+) -> StreamState:
     """Fold ``events`` into ``state``: exactly ``accumulate`` on each, with a fast path for runs of
-    string deltas that extend the same text (the bulk of every stream)."""
+    string deltas that extend the same text (the bulk of every stream).
+
+    When ``texts`` is given, the string deltas of ``events`` are appended to it, in order.
+    """
     extended = 0
     i, n = 0, len(events)
     while i < n:
         hot = state.hot
-        if hot is None:
-            accumulate(state, events[i])
-            i += 1
-            continue
-        hot_id, hot_output, hot_content, parts = hot
-        append = parts.append
-        start = i
-        while i < n:
-            event = events[i]
-            if (
-                event.__class__ is not MessageOutputDeltaEvent
-                or event.content.__class__ is not str
-                or event.id != hot_id
-                or event.content_index != hot_content
-                or event.output_index != hot_output
-            ):
+        if hot is not None:
+            hot_id, hot_output, hot_content, parts = hot
+            append = parts.append
+            start = i
+            while i < n:
+                event = events[i]
+                if (
+                    event.__class__ is not MessageOutputDeltaEvent
+                    or event.content.__class__ is not str
+                    or event.id != hot_id
+                    or event.content_index != hot_content
+                    or event.output_index != hot_output
+                ):
+                    break
+                append(event.content)
+                i += 1
+            if i > start:
+                extended += i - start
+                if texts is not None:
+                    texts.extend(parts[start - i :])
+            if i == n:
                 break
-            append(event.content)
-            i += 1
-        extended += i - start
-        if i < n:
-            accumulate(state, events[i])
-            i += 1
+        event = events[i]
+        accumulate(state, event)
+        if (
+            texts is not None
+            and event.__class__ is MessageOutputDeltaEvent
+            and event.content.__class__ is str
+        ):
+            texts.append(event.content)
+        i += 1
     state.events += extended
     return state
 

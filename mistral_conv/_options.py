@@ -16,7 +16,8 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
     * ``read``: the longest wait for the next bytes from the server. For a
       plain call that includes the whole run before the answer starts; for a
       stream it is the idle limit between chunks.
-    * ``total``: a whole plain call attempt (not streams).
+    * ``total``: a whole plain call attempt (not streams); 300 s by default, the
+      official SDK's per-operation limit.
     * ``first_event``: a stream, from sending until its first event.
     * ``stream_total``: a whole stream. Off by default, so that no default
       cuts a long healthy stream.
@@ -27,7 +28,7 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
 
     connect: float | None = 10.0
     read: float | None = 300.0
-    total: float | None = 600.0
+    total: float | None = 300.0
     first_event: float | None = 300.0
     stream_total: float | None = None
 

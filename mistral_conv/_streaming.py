@@ -96,6 +96,7 @@ class ConversationStream:
         self._sse = SSEDecoder(max_event_size)
         self._resp: aiohttp.ClientResponse | None = None
         self._events: list[StreamEvent] = []
+        self._texts: list[str] = []  # the string deltas of _events, in order
         self._i = 0
         self._state = StreamState()
         self._failure: APIError | None = None
@@ -255,14 +256,26 @@ class ConversationStream:
 
     def _process(self, datas: list[bytes]) -> None:
         events = decode_events(datas) if datas else []
-        state = accumulate_batch(self._state, events)
+        texts: list[str] = []
+        state = accumulate_batch(self._state, events, texts)
         if state.done or state.error is not None:
             self._terminal = True
             error = state.error
             if error is not None:
                 events = events[: next(i for i, e in enumerate(events) if e is error)]
+                texts = _texts_of(events)
                 self._failure = self._error(StreamError, error.message, code=error.code)
-        self._events, self._i = events, 0
+        self._events, self._i, self._texts = events, 0, texts
+
+    async def next_text_batch(self) -> list[str] | None:
+        """The text deltas of the next events (possibly none); ``None`` at the end of the stream."""
+        whole = self._i == 0 and bool(self._events)
+        batch = await self.next_batch()
+        if not batch:
+            return None
+        if whole or len(batch) == len(self._events):
+            return self._texts
+        return _texts_of(batch)
 
     def _error(self, cls: Callable[..., APIError], message: str, **extra: Any) -> APIError:
         """An error of ``cls`` carrying the request id, the partial response and the conversation id."""
@@ -288,6 +301,12 @@ class ConversationStream:
             resp.close()
 
 
+def _texts_of(events: list[StreamEvent]) -> list[str]:
+    return [
+        e.content for e in events if e.__class__ is MessageOutputDeltaEvent and e.content.__class__ is str
+    ]
+
+
 class _TextStream:
     """Async iterator over the string deltas of a stream, read a batch at a time."""
 
@@ -307,14 +326,9 @@ class _TextStream:
             self._i = i + 1
             return self._texts[i]
         while True:
-            batch = await self._stream.next_batch()
-            if not batch:
+            texts = await self._stream.next_text_batch()
+            if texts is None:
                 raise StopAsyncIteration
-            texts = [
-                e.content
-                for e in batch
-                if e.__class__ is MessageOutputDeltaEvent and e.content.__class__ is str
-            ]
             if texts:
                 self._texts, self._i = texts, 1
                 return texts[0]

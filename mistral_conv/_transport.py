@@ -222,11 +222,13 @@ class Transport:
         key = (t, stream)
         ct = self._timeouts.get(key)
         if ct is None:
-            ct = aiohttp.ClientTimeout(
-                total=t.stream_total if stream else t.total,
-                sock_connect=t.connect,
-                sock_read=t.read,
-            )
+            total = t.stream_total if stream else t.total
+            read = t.read
+            if not stream and total is not None and read is not None and read >= total:
+                # A wait between reads can never outlast the whole call: leave the per-read timer
+                # (one timer armed and cancelled per socket read) off the plain path.
+                read = None
+            ct = aiohttp.ClientTimeout(total=total, sock_connect=t.connect, sock_read=read)
             self._timeouts[key] = ct
         return ct
 
@@ -263,7 +265,8 @@ class Transport:
             rid = request_id_of(resp.headers)
             self._log(request, resp.status, started, rid)
             raise status_error(resp.status, body, request_id=rid, headers=headers)
-        self._log(request, resp.status, started, request_id_of(resp.headers))
+        if log.isEnabledFor(logging.INFO):
+            self._log(request, resp.status, started, request_id_of(resp.headers))
         return resp
 
     async def send(self, request: Request) -> Response:

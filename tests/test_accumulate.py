@@ -232,6 +232,10 @@ def test_batch_equals_one_by_one(steps: list[tuple[str, int, int, str]], batch: 
     for e in decoded:
         one = accumulate(one, e)
     many = StreamState()
+    texts: list[str] = []
     for start in range(0, len(decoded), batch):
-        many = accumulate_batch(many, decoded[start : start + batch])
+        many = accumulate_batch(many, decoded[start : start + batch], texts)
     assert many.response() == one.response() and many.events == one.events
+    assert texts == [
+        e["content"] for e in events if e["type"] == "message.output.delta" and isinstance(e["content"], str)
+    ]
