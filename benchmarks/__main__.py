@@ -211,6 +211,8 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
     if args.smoke:
         print("smoke run: every implementation decoded every scenario correctly")
         return 0

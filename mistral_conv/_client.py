@@ -25,7 +25,7 @@ from ._params import (
 )
 from ._sse import DEFAULT_MAX_EVENT_SIZE
 from ._streaming import ConversationStream
-from ._transport import Request, Response, Transport, check_header_value
+from ._transport import DEFAULT_MAX_BODY, Request, Response, Transport, check_header_value
 from .models import (
     AppendRequest,
     Conversation,
@@ -92,7 +92,8 @@ class AsyncConversationsClient:
     sent; API failures raise :class:`APIError` subclasses. The client options
     (``base_url``, ``timeout``, ``max_retries``, ``backoff``, ``max_connections``,
     ``default_headers``, ``verify_ssl``, ``allow_insecure_http``,
-    ``max_event_size``, ``transport``) are described in :class:`ClientOptions`.
+    ``max_event_size``, ``max_response_size``, ``log_bodies``, ``transport``)
+    are described in :class:`ClientOptions`.
     """
 
     def __init__(self, api_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
@@ -114,6 +115,8 @@ class AsyncConversationsClient:
                 allow_insecure_http=options.get("allow_insecure_http", False),
                 backoff=options.get("backoff"),
                 default_headers=options.get("default_headers"),
+                max_body_size=options.get("max_response_size", DEFAULT_MAX_BODY),
+                log_bodies=options.get("log_bodies", False),
             )
         self._transport = transport
 

@@ -16,7 +16,8 @@
         │   └── InternalServerError         5xx
         ├── APIConnectionError        no usable answer: connection failed, dropped or stalled
         │   ├── APITimeoutError       a time limit was reached
-        │   └── StreamInterruptedError a stream ended before its terminal event
+        │   ├── StreamInterruptedError a stream ended before its terminal event
+        │   └── ResponseTooLargeError a body or an event outgrew its size limit
         └── StreamError               the server reported a failure inside a stream
 
 Every ``APIError`` carries ``request_id`` when the server sent one. Errors
@@ -50,6 +51,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "StreamError",
     "StreamInterruptedError",
     "UnprocessableEntityError",
@@ -199,6 +201,13 @@ class APITimeoutError(APIConnectionError):
 
 class StreamInterruptedError(APIConnectionError):
     """A stream ended (or broke) before ``conversation.response.done`` or ``.error``."""
+
+
+class ResponseTooLargeError(APIConnectionError):
+    """A response body (``max_response_size``) or a stream event (``max_event_size``) was too large.
+
+    The connection is closed at once; never retried.
+    """
 
 
 class StreamError(APIError):

@@ -51,6 +51,10 @@ class ClientOptions(TypedDict, total=False):
     """Allow sending the key over plain http to a non-loopback host (default: False)."""
     max_event_size: int
     """The largest stream event accepted, in bytes (default: 16 MiB)."""
+    max_response_size: int
+    """The largest plain response body accepted, in bytes (default: 64 MiB)."""
+    log_bodies: bool
+    """Log request and response bodies at DEBUG on the ``mistral_conv`` logger (default: False)."""
     transport: Transport | None
     """A transport to send through instead of the default one."""
 

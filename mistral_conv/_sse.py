@@ -40,7 +40,16 @@ class SSEFrame(msgspec.Struct, frozen=True, array_like=True):
 class SSEDecoder:
     """Incremental event-stream decoder. ``last_event_id`` and ``retry`` keep the latest values."""
 
-    __slots__ = ("_at_start", "_cr", "_pending", "_size", "last_event_id", "max_event_size", "retry")
+    __slots__ = (
+        "_at_start",
+        "_cr",
+        "_failed",
+        "_pending",
+        "_size",
+        "last_event_id",
+        "max_event_size",
+        "retry",
+    )
 
     def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
         self.max_event_size = max_event_size
@@ -48,6 +57,7 @@ class SSEDecoder:
         self._size = 0
         self._cr = False
         self._at_start = True
+        self._failed: EventTooLarge | None = None
         self.last_event_id: str | None = None
         self.retry: int | None = None
 
@@ -76,14 +86,15 @@ class SSEDecoder:
             and b"\n".join(event_lines).count(b"\nevent: ") == k - 1
             and event_lines[0][:7] == b"event: "
             and all(map(bytes.startswith, data_lines, repeat(b"data: ")))
+            and max(map(len, data_lines)) <= self.max_event_size
         ):
-            if max(map(len, data_lines)) > self.max_event_size:
-                raise EventTooLarge(f"an event exceeds the maximum size of {self.max_event_size} bytes")
             return [line[6:] for line in data_lines]
         return [frame.data for frame in self._frames(region)]
 
     def _complete(self, chunk: bytes) -> bytes | None:
         """Take a chunk; return the complete blocks it finishes (without the last blank line), if any."""
+        if self._failed is not None:
+            raise self._failed
         if self._cr:
             chunk = b"\r" + chunk
             self._cr = False
@@ -124,7 +135,7 @@ class SSEDecoder:
         rest = data[end + 2 :]
         if rest:
             self._pending, self._size = [rest], len(rest)
-            self._check_size()
+            self._check_size(defer=True)
         return data[:end]
 
     def _frames(self, region: bytes) -> list[SSEFrame]:
@@ -132,7 +143,11 @@ class SSEDecoder:
         limit = self.max_event_size
         for block in region.split(b"\n\n"):
             if len(block) > limit:
-                raise EventTooLarge(f"an event exceeds the maximum size of {limit} bytes")
+                # Hand out the events before it; the error comes with the next call.
+                self._failed = EventTooLarge(f"an event exceeds the maximum size of {limit} bytes")
+                if not frames:
+                    raise self._failed
+                return frames
             frame = self._parse_block(block)
             if frame is not None:
                 frames.append(frame)
@@ -140,6 +155,8 @@ class SSEDecoder:
 
     def close(self) -> list[SSEFrame]:
         """End of the body: dispatch a last block whose lines are complete, drop a cut-off line."""
+        if self._failed is not None:
+            raise self._failed
         data = b"".join(self._pending)
         self._pending, self._size = [], 0
         if self._cr:
@@ -151,10 +168,17 @@ class SSEDecoder:
         frame = self._parse_block(data[:cut])
         return [frame] if frame is not None else []
 
-    def _check_size(self) -> None:
+    def _check_size(self, *, defer: bool = False) -> None:
+        """Fail once the unfinished event outgrows the limit; the failure sticks to the decoder.
+
+        With ``defer``, the error waits for the next call, so the complete events
+        in hand are still delivered first.
+        """
         if self._size > self.max_event_size:
             self._pending, self._size = [], 0
-            raise EventTooLarge(f"an event exceeds the maximum size of {self.max_event_size} bytes")
+            self._failed = EventTooLarge(f"an event exceeds the maximum size of {self.max_event_size} bytes")
+            if not defer:
+                raise self._failed
 
     def _parse_block(self, block: bytes) -> SSEFrame | None:
         """The general parser: the lines of one block (LF line ends), dispatched at its end."""

@@ -11,7 +11,13 @@ import aiohttp
 import msgspec
 
 from ._accumulate import StreamState, accumulate_batch
-from ._errors import APIConnectionError, APITimeoutError, StreamError, StreamInterruptedError
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ResponseTooLargeError,
+    StreamError,
+    StreamInterruptedError,
+)
 from ._sse import EventTooLarge, SSEDecoder
 from ._transport import Request, Transport, connection_error, request_id_of
 from .models import (
@@ -54,7 +60,7 @@ def decode_event(data: bytes) -> StreamEvent:
     try:
         known: ConversationEvent = _event_decoder().decode(data)
         return known
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         pass
     try:
         event: ConversationEvent = decode_lenient(data, ConversationEvent)  # type: ignore[arg-type]
@@ -72,7 +78,7 @@ def decode_events(datas: list[bytes]) -> list[StreamEvent]:
     """Decode a batch of event data: one C-level pass when all are well formed."""
     try:
         return list(map(_event_decoder().decode, datas))
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return [decode_event(d) for d in datas]
 
 
@@ -198,12 +204,12 @@ class ConversationStream:
         self._opened = True
         await self._transport.retrying(self._request, self._attempt)
 
-    async def _attempt(self) -> None:
+    async def _attempt(self, number: int) -> None:
         """Send the request and wait for the first event (the part that may be retried)."""
         self._sse = SSEDecoder(self._sse.max_event_size)
         self._state = StreamState()
         self._events, self._i, self._failure, self._eof, self._terminal = [], 0, None, False, False
-        resp = await self._transport.open(self._request)
+        resp = await self._transport.open(self._request, number)
         self._resp = resp
         self.request_id = request_id_of(resp.headers)
         limit = self._request.timeout.first_event
@@ -234,7 +240,7 @@ class ConversationStream:
             self._release()
             raise
         except EventTooLarge as exc:
-            self._fail(self._error(StreamInterruptedError, str(exc)))
+            self._fail(self._error(ResponseTooLargeError, str(exc)))
             return
         except Exception as exc:
             if self._closed:

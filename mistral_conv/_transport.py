@@ -26,6 +26,7 @@ from ._errors import (
     APITimeoutError,
     ClientClosedError,
     InvalidRequestError,
+    ResponseTooLargeError,
     status_error,
 )
 from ._options import Backoff, Timeout
@@ -143,6 +144,7 @@ class Transport:
         allow_insecure_http: bool = False,
         backoff: Backoff | None = None,
         max_body_size: int = DEFAULT_MAX_BODY,
+        log_bodies: bool = False,
         default_headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -168,6 +170,7 @@ class Transport:
         self._verify_ssl = verify_ssl
         self.backoff = backoff or Backoff()
         self.max_body_size = max_body_size
+        self.log_bodies = log_bodies
         self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
         self._proxy: str | None = None
@@ -232,14 +235,17 @@ class Transport:
             self._timeouts[key] = ct
         return ct
 
-    async def open(self, request: Request) -> aiohttp.ClientResponse:
+    async def open(self, request: Request, attempt: int = 1) -> aiohttp.ClientResponse:
         """One attempt: send ``request`` and return the response once its headers are in.
 
         An error status is read, closed and raised as an ``APIStatusError``.
         Network failures raise ``APIConnectionError`` / ``APITimeoutError``.
+        Every attempt is logged at INFO on the ``mistral_conv`` logger.
         """
         session = self._get_session()
         started = time.monotonic()
+        if self.log_bodies and request.body is not None:
+            log.debug("%s %s request body: %s", request.method, request.path, _clip(request.body))
         try:
             resp = await session.request(
                 request.method,
@@ -252,21 +258,24 @@ class Transport:
                 proxy=self._proxy,
             )
         except Exception as exc:
-            raise connection_error(exc) from exc
+            error = connection_error(exc)
+            self._log(request, f"failed ({type(exc).__name__})", started, None, attempt)
+            raise error from exc
         if resp.status >= 300:
             try:
                 body = await self._read_limited(resp)
             except Exception as exc:
-                resp.release()
                 raise connection_error(exc) from exc
             finally:
                 resp.release()
             headers = {k.lower(): v for k, v in resp.headers.items()}
             rid = request_id_of(resp.headers)
-            self._log(request, resp.status, started, rid)
+            self._log(request, resp.status, started, rid, attempt)
+            if self.log_bodies:
+                log.debug("%s %s response body: %s", request.method, request.path, _clip(body))
             raise status_error(resp.status, body, request_id=rid, headers=headers)
         if log.isEnabledFor(logging.INFO):
-            self._log(request, resp.status, started, request_id_of(resp.headers))
+            self._log(request, resp.status, started, request_id_of(resp.headers), attempt)
         return resp
 
     async def send(self, request: Request) -> Response:
@@ -274,7 +283,7 @@ class Transport:
         attempt = 0
         while True:
             try:
-                resp = await self.open(request)
+                resp = await self.open(request, attempt + 1)
                 try:
                     length = resp.content_length
                     if length is not None and length <= self.max_body_size:
@@ -285,17 +294,19 @@ class Transport:
                     raise connection_error(exc) from exc
                 finally:
                     resp.release()
+                if self.log_bodies:
+                    log.debug("%s %s response body: %s", request.method, request.path, _clip(body))
                 return Response(resp.status, resp.headers, body, request_id_of(resp.headers))
             except (APIStatusError, APIConnectionError) as exc:
                 await self._sleep(self._retry_delay(request, exc, attempt))
                 attempt += 1
 
-    async def retrying(self, request: Request, attempt: Callable[[], Awaitable[T]]) -> T:
-        """Run ``attempt`` until it succeeds, retrying what ``is_retryable`` accepts."""
+    async def retrying(self, request: Request, attempt: Callable[[int], Awaitable[T]]) -> T:
+        """Run ``attempt(number)`` (numbered from 1) until it succeeds, retrying what may be retried."""
         n = 0
         while True:
             try:
-                return await attempt()
+                return await attempt(n + 1)
             except (APIStatusError, APIConnectionError) as exc:
                 await self._sleep(self._retry_delay(request, exc, n))
                 n += 1
@@ -320,7 +331,7 @@ class Transport:
         limit = self.max_body_size
         length = resp.content_length
         if length is not None and length > limit:
-            raise ResponseTooLarge(f"response body of {length} bytes exceeds the limit of {limit}")
+            raise ResponseTooLargeError(f"response body of {length} bytes exceeds the limit of {limit}")
         if length is not None:
             return await resp.read()
         parts: list[bytes] = []
@@ -328,19 +339,22 @@ class Transport:
         async for chunk in resp.content.iter_any():
             size += len(chunk)
             if size > limit:
-                raise ResponseTooLarge(f"response body exceeds the limit of {limit} bytes")
+                raise ResponseTooLargeError(f"response body exceeds the limit of {limit} bytes")
             parts.append(chunk)
         return b"".join(parts)
 
-    def _log(self, request: Request, status: int, started: float, rid: str | None) -> None:
+    def _log(
+        self, request: Request, status: int | str, started: float, rid: str | None, attempt: int
+    ) -> None:
         if log.isEnabledFor(logging.INFO):
             log.info(
-                "%s %s -> %d in %.1f ms (request id %s)",
+                "%s %s -> %s in %.1f ms (request id %s, attempt %d)",
                 request.method,
                 request.path,
                 status,
                 (time.monotonic() - started) * 1000,
                 rid or "-",
+                attempt,
             )
 
     async def aclose(self) -> None:
@@ -351,13 +365,14 @@ class Transport:
             await session.close()
 
 
-class ResponseTooLarge(APIConnectionError):
-    """A response body was larger than ``max_body_size``."""
+def _clip(body: bytes, limit: int = 65536) -> str:
+    text = body[:limit].decode("utf-8", "replace")
+    return text if len(body) <= limit else f"{text}… ({len(body)} bytes)"
 
 
 def is_retryable(exc: Exception) -> bool:
     """Whether an error may be retried: connection problems and 408/409/429/5xx."""
-    if isinstance(exc, ResponseTooLarge):
+    if isinstance(exc, ResponseTooLargeError):
         return False
     if isinstance(exc, APIStatusError):
         return exc.status in RETRY_STATUSES or exc.status >= 500

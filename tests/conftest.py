@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,16 +12,37 @@ from unittest import mock
 import aiohttp
 import pytest
 from aioresponses import aioresponses
+from hypothesis import HealthCheck, settings
 
 from mistral_conv import AsyncConversationsClient, Backoff
 
 from .loopback import Loopback
+
+# Fuzz tests take their budget from a profile: small in the suite, large on demand
+# (HYPOTHESIS_PROFILE=long python -m pytest tests/test_fuzz.py).
+settings.register_profile(
+    "suite", max_examples=60, deadline=5000, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "long", max_examples=5000, deadline=5000, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
 EXAMPLES = SPEC / "examples"
 REAL = SPEC / "real"
 API_KEY = "sk-test-0123456789abcdef"
 FAST_BACKOFF = Backoff(initial=0.001, maximum=0.002)
+
+
+def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
+    """``data`` cut at the given offsets (clamped, deduplicated, in order)."""
+    points = sorted({min(c, len(data)) for c in cuts})
+    out, last = [], 0
+    for p in points:
+        out.append(data[last:p])
+        last = p
+    return [*out, data[last:]]
 
 
 def spec_files(folder: Path, pattern: str) -> list[Path]:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from mistral_conv._sse import EventTooLarge, SSEDecoder, SSEFrame
 
-from .conftest import EXAMPLES, REAL
+from .conftest import EXAMPLES, REAL, chunked
 
 BOM = b"\xef\xbb\xbf"
 
@@ -122,16 +122,6 @@ def decode(
     return [(f.event, f.data, f.id) for f in frames], d.retry
 
 
-def split(body: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({min(c, len(body)) for c in cuts})
-    out, last = [], 0
-    for p in points:
-        out.append(body[last:p])
-        last = p
-    out.append(body[last:])
-    return out
-
-
 @pytest.mark.parametrize(("name", "body", "expected", "retry"), CASES, ids=[c[0] for c in CASES])
 def test_rule_whole_and_byte_by_byte(
     name: str, body: bytes, expected: list[tuple[str, bytes, str | None]], retry: int | None
@@ -146,7 +136,7 @@ def test_rule_whole_and_byte_by_byte(
 def test_rule_in_random_chunkings(
     name: str, body: bytes, expected: list[tuple[str, bytes, str | None]], retry: int | None, cuts: list[int]
 ) -> None:
-    assert decode(split(body, cuts)) == (expected, retry)
+    assert decode(chunked(body, cuts)) == (expected, retry)
 
 
 def test_crlf_split_across_chunks_is_one_line_end() -> None:
@@ -183,9 +173,9 @@ def test_transcripts_survive_any_chunking(data: st.DataObject) -> None:
     cuts = data.draw(st.lists(st.integers(min_value=0, max_value=len(body)), max_size=40))
     whole = decode([body])
     assert whole[0]  # every transcript has events
-    assert decode(split(body, cuts)) == whole
+    assert decode(chunked(body, cuts)) == whole
     crlf = body.replace(b"\n", b"\r\n")
-    assert decode(split(crlf, cuts)) == whole
+    assert decode(chunked(crlf, cuts)) == whole
 
 
 def test_canonical_chunks_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -196,3 +186,13 @@ def test_canonical_chunks_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(SSEDecoder, "_parse_block", general)
     assert SSEDecoder().feed_data(body) == [b'{"i":%d}' % i for i in range(50)]
+
+
+def test_events_before_an_oversized_one_are_delivered_first() -> None:
+    d = SSEDecoder(max_event_size=100)
+    body = b"data: 1\n\ndata: 2\n\ndata: " + b"x" * 200 + b"\n\ndata: 3\n\n"
+    assert d.feed_data(body) == [b"1", b"2"]
+    with pytest.raises(EventTooLarge):
+        d.feed_data(b"data: 4\n\n")
+    with pytest.raises(EventTooLarge):
+        d.close()

@@ -92,7 +92,7 @@ def _rewrite_union(obj: Any, t: mi.UnionType) -> Any:
         tag_field = structs[0].tag_field
         by_tag = {m.tag: m for m in structs}
         tag = obj.get(tag_field)
-        member = by_tag.get(tag)
+        member = by_tag.get(tag) if isinstance(tag, str) else None
         if member is not None and tag != UNKNOWN_TAG:
             return _rewrite(obj, member)
         if isinstance(tag, str) and UNKNOWN_TAG in by_tag:
@@ -115,5 +115,8 @@ def decode_lenient(data: bytes, tp: type[T]) -> T:
     Raises ``msgspec.DecodeError`` (not JSON) or ``msgspec.ValidationError``
     (JSON of another shape), which the caller maps to its own error.
     """
-    obj = msgspec.json.decode(data)
+    try:
+        obj = msgspec.json.decode(data)
+    except UnicodeDecodeError as exc:  # a string that is not UTF-8: the same failure, as msgspec's type
+        raise msgspec.DecodeError(f"invalid UTF-8 in a JSON string: {exc}") from None
     return msgspec.convert(_rewrite(obj, _info(tp)), tp)  # type: ignore[arg-type]

@@ -36,6 +36,8 @@ class ModelDecoder(Generic[T]):
         except msgspec.ValidationError:
             result: T = decode_lenient(data, self._type)
             return result
+        except UnicodeDecodeError as exc:  # msgspec lets this one through: make it its own kind
+            raise msgspec.DecodeError(f"invalid UTF-8 in a JSON string: {exc}") from None
 
 
 class _Probe(msgspec.Struct):
