@@ -100,3 +100,13 @@ def mock_api() -> Iterator[CompatAioresponses]:
     """aioresponses, made to work on every supported aiohttp; for small request-shape tests."""
     with CompatAioresponses() as m:
         yield m
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Live tests run only when asked for (``-m live``) and given a key; never by default."""
+    wanted = "live" in (config.getoption("markexpr") or "")
+    has_key = bool(os.environ.get("MISTRAL_API_KEY"))
+    for item in items:
+        if "live" in item.keywords and not (wanted and has_key):
+            reason = "live tests run only with -m live" if not wanted else "MISTRAL_API_KEY is not set"
+            item.add_marker(pytest.mark.skip(reason=reason))
