@@ -14,6 +14,7 @@ from ._accumulate import StreamState, accumulate_batch
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
+    ResponseDecodeError,
     ResponseTooLargeError,
     StreamError,
     StreamInterruptedError,
@@ -212,6 +213,18 @@ class ConversationStream:
         resp = await self._transport.open(self._request, number)
         self._resp = resp
         self.request_id = request_id_of(resp.headers)
+        if self._closed:  # aclose() was called from another task while the request was on its way
+            self._release()
+            return
+        if resp.content_type != "text/event-stream":
+            body = await self._transport.read_body(resp)
+            got = resp.content_type or "no content type"
+            raise ResponseDecodeError(
+                f"expected an event stream, got {got} (status {resp.status})",
+                body=body,
+                status=resp.status,
+                request_id=self.request_id,
+            )
         limit = self._request.timeout.first_event
         try:
             async with asyncio.timeout(limit) as scope:

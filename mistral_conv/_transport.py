@@ -262,12 +262,7 @@ class Transport:
             self._log(request, f"failed ({type(exc).__name__})", started, None, attempt)
             raise error from exc
         if resp.status >= 300:
-            try:
-                body = await self._read_limited(resp)
-            except Exception as exc:
-                raise connection_error(exc) from exc
-            finally:
-                resp.release()
+            body = await self.read_body(resp)
             headers = {k.lower(): v for k, v in resp.headers.items()}
             rid = request_id_of(resp.headers)
             self._log(request, resp.status, started, rid, attempt)
@@ -326,6 +321,15 @@ class Transport:
             type(exc).__name__,
         )
         return delay
+
+    async def read_body(self, resp: aiohttp.ClientResponse) -> bytes:
+        """Read a whole body within ``max_body_size`` and release the connection; errors are mapped."""
+        try:
+            return await self._read_limited(resp)
+        except Exception as exc:
+            raise connection_error(exc) from exc
+        finally:
+            resp.release()
 
     async def _read_limited(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self.max_body_size

@@ -282,3 +282,15 @@ async def test_connect_timeout(unaccepting_port: int) -> None:
                 inputs="x", model="m", timeout=Timeout(connect=0.2), max_retries=0
             ).final_response()
     assert info.value.limit == "connect"
+
+
+async def test_a_success_that_is_not_an_event_stream_is_a_decode_error(
+    client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    loopback.reply("POST", PATH, Json({"conversation_id": "c", "outputs": [], "usage": {}}))
+    with pytest.raises(
+        mc.ResponseDecodeError, match="expected an event stream, got application/json"
+    ) as info:
+        await client.start_stream(inputs="x", model="m").final_response()
+    assert b'"conversation_id"' in info.value.body
+    assert loopback.count("POST", PATH) == 1
