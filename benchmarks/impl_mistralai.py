@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from typing import Any
 
 
@@ -56,9 +57,7 @@ async def history(url: str, n: int, repeat: int) -> tuple[list[float], dict[str,
         t = time.perf_counter()
         result = await c.beta.conversations.get_history_async(conversation_id=f"hist_{n}")
         times.append(time.perf_counter() - t)
-        counts = {}
-        for e in result.entries:
-            counts[e.type] = counts.get(e.type, 0) + 1
+        counts = dict(Counter(e.type for e in result.entries))
     return times, counts
 
 

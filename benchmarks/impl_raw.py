@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -163,10 +164,7 @@ async def history(url: str, n: int, repeat: int) -> tuple[list[float], dict[str,
             async with s.get(f"{url}/v1/conversations/hist_{n}/history", headers=HEADERS) as resp:
                 result = history_decoder.decode(await resp.read())
             times.append(time.perf_counter() - t)
-            counts = {}
-            for e in result.entries:
-                key = e.__struct_config__.tag
-                counts[key] = counts.get(key, 0) + 1  # type: ignore[index,call-overload]
+            counts = dict(Counter(str(e.__struct_config__.tag) for e in result.entries))
     return times, counts
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
-from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack
+from typing import Any, TypeVar, Unpack
 
 import msgspec
 from msgspec import UNSET
 
 from ._build import conversation_path, encode_body, inputs_value, require_non_negative
+from ._closing import AsyncClosing
 from ._errors import InvalidRequestError, ResponseDecodeError
 from ._options import Timeout
 from ._params import (
@@ -77,7 +77,7 @@ def _split(operation: str, params: Mapping[str, Any], allowed: Any) -> tuple[dic
     return fields, options
 
 
-class AsyncConversationsClient:
+class AsyncConversationsClient(AsyncClosing):
     """Async client of Mistral's Beta Conversations API.
 
     ``api_key`` falls back to ``MISTRAL_API_KEY``; ``base_url`` to
@@ -127,17 +127,6 @@ class AsyncConversationsClient:
     def transport(self) -> Transport:
         """The transport this client sends through."""
         return self._transport
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the HTTP session and its connections. Later calls raise ``ClientClosedError``."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 import msgspec
 
 from ._accumulate import StreamState, accumulate_batch
+from ._closing import AsyncClosing
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -83,7 +83,7 @@ def decode_events(datas: list[bytes]) -> list[StreamEvent]:
         return [decode_event(d) for d in datas]
 
 
-class ConversationStream:
+class ConversationStream(AsyncClosing):
     """The events of one streamed run, as an async iterator and an async context manager.
 
     ``async with client.start_stream(...) as stream: async for event in stream``
@@ -158,14 +158,6 @@ class ConversationStream:
     async def __aenter__(self) -> Self:
         await self._open()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop reading and release the connection. Safe from any task, any number of times."""

@@ -16,13 +16,13 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, suppress
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar, Unpack
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
 from ._client import AsyncConversationsClient
+from ._closing import Closing
 from ._params import ClientOptions
 from ._streaming import ConversationStream, StreamEvent
 from .models import Conversation, ConversationResponse
@@ -96,22 +96,7 @@ def run_sync(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -
         raise
 
 
-class _Closing:
-    """``with`` support: ``__exit__`` calls ``close()``."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-
-class SyncConversationStream(_Closing):
+class SyncConversationStream(Closing):
     """The blocking twin of :class:`ConversationStream`: an iterator and a context manager."""
 
     def __init__(self, stream: ConversationStream) -> None:
@@ -209,7 +194,7 @@ def _blocking_stream(
     return _named(call, method)
 
 
-class ConversationsClient(_Closing):
+class ConversationsClient(Closing):
     """The blocking twin of :class:`AsyncConversationsClient`; same arguments, same errors.
 
     Every method delegates to the async client on the SDK's loop thread (see

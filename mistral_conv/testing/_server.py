@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
-import string
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -15,30 +13,25 @@ from aiohttp import web
 
 from ..models import (
     AgentConversation,
-    AgentHandoffEntry,
     AppendRequest,
     CompletionArgs,
     ConversationHistory,
     ConversationMessages,
     ConversationResponse,
     ConversationUsage,
-    Entry,
-    FunctionCallEntry,
-    FunctionResultEntry,
     MessageEntry,
     MessageInputEntry,
     MessageOutputEntry,
     ModelConversation,
-    OutputEntry,
     RestartRequest,
     StartRequest,
-    ToolExecutionEntry,
 )
+from ._delivery import early_fault, write_faulty_body, write_stream
 from ._faults import FAULT_HEADER, Fault
 from ._http import api_error, decode_request, validation_error
 from ._render import events_for, frame
 from ._responders import DefaultResponder, Responder, Turn, TurnContext
-from ._state import Store, StoredConversation, new_id, now
+from ._state import Store, StoredConversation, echo_args, input_entries, new_id, now, stamp_output, value
 from ._thread import LoopThread
 
 __all__ = ["LocalConversationsServer"]
@@ -171,27 +164,12 @@ class LocalConversationsServer:
             except ValueError as exc:
                 return api_error(400, f"bad {FAULT_HEADER} header: {exc}")
             if fault is not None:
-                early = await self._early_fault(request, fault)
+                early = await early_fault(request, fault)
                 if early is not None:
                     return early
             return await handler(request, fault)
 
         return handle
-
-    async def _early_fault(self, request: web.Request, fault: Fault) -> web.StreamResponse | None:
-        if fault.kind == "status":
-            headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-            response = api_error(fault.status, f"Injected error {fault.status}")
-            response.headers.update(headers)
-            return response
-        if fault.kind == "html":
-            page = f"<html><body><h1>{fault.status} Bad Gateway</h1></body></html>"
-            return web.Response(text=page, status=fault.status, content_type="text/html")
-        if fault.kind == "drop":
-            assert request.transport is not None
-            request.transport.close()
-            return web.Response()
-        return None
 
     # -- the operations --------------------------------------------------------
 
@@ -209,24 +187,24 @@ class LocalConversationsServer:
             "id": new_id("conv"),
             "created_at": stamp,
             "updated_at": stamp,
-            "name": _value(body.name),
-            "description": _value(body.description),
-            "metadata": _value(body.metadata),
+            "name": value(body.name),
+            "description": value(body.description),
+            "metadata": value(body.metadata),
         }
         record: ModelConversation | AgentConversation
         if isinstance(body.agent_id, str):
             record = AgentConversation(
-                agent_id=body.agent_id, agent_version=_value(body.agent_version), **common
+                agent_id=body.agent_id, agent_version=value(body.agent_version), **common
             )
         else:
             assert isinstance(body.model, str)
             args = body.completion_args if isinstance(body.completion_args, CompletionArgs) else None
             record = ModelConversation(
                 model=body.model,
-                instructions=_value(body.instructions),
+                instructions=value(body.instructions),
                 tools=body.tools if isinstance(body.tools, list) else [],
-                completion_args=_echo_args(args),
-                guardrails=_value(body.guardrails),
+                completion_args=echo_args(args),
+                guardrails=value(body.guardrails),
                 **common,
             )
         conversation = StoredConversation(record)
@@ -343,7 +321,7 @@ class LocalConversationsServer:
         store: bool | None | Any,
         stream: bool,
     ) -> web.StreamResponse:
-        new_inputs = _input_entries(inputs)
+        new_inputs = input_entries(inputs)
         context = TurnContext(
             conversation.record.id,
             conversation.model,
@@ -353,7 +331,7 @@ class LocalConversationsServer:
         )
         result = self.responder(context)
         turn: Turn = await result if asyncio.iscoroutine(result) else result
-        outputs = [_stamp_output(e, conversation) for e in turn.outputs]
+        outputs = [stamp_output(e, conversation) for e in turn.outputs]
         usage = turn.usage or ConversationUsage()
         if store is not False:
             conversation.entries.extend(new_inputs)
@@ -361,7 +339,7 @@ class LocalConversationsServer:
             conversation.touch()
         if stream:
             events = list(events_for(conversation.record.id, outputs, usage, turn.failure, self.delta_chars))
-            return await _write_stream(request, [frame(e) for e in events], fault)
+            return await write_stream(request, [frame(e) for e in events], fault)
         if turn.failure is not None:
             return api_error(500, turn.failure.message, code=turn.failure.code, capital=True)
         return await self._json(
@@ -374,109 +352,4 @@ class LocalConversationsServer:
         body = _encoder.encode(value)
         if fault is None:
             return web.Response(body=body, content_type="application/json")
-        return await _faulty_body(request, body, fault)
-
-
-def _value(v: Any) -> Any:
-    return None if v is msgspec.UNSET else v
-
-
-def _echo_args(args: CompletionArgs | None) -> CompletionArgs:
-    """Completion args as the server echoes them: every key, null when unset, tool_choice "auto"."""
-    values: dict[str, Any] = {
-        f: _value(getattr(args, f)) if args else None for f in CompletionArgs.__struct_fields__
-    }
-    values["tool_choice"] = values["tool_choice"] or "auto"
-    return CompletionArgs(**values)
-
-
-def _input_entries(inputs: Any) -> list[Entry]:
-    if inputs is msgspec.UNSET or inputs is None:
-        return []
-    if isinstance(inputs, str):
-        inputs = [MessageInputEntry(role="user", content=inputs)]
-    stamp = now()
-    out: list[Entry] = []
-    for e in inputs:
-        prefix = "fr" if isinstance(e, FunctionResultEntry) else "msg"
-        out.append(msgspec.structs.replace(e, id=new_id(prefix), created_at=stamp, completed_at=None))
-    return out
-
-
-def _stamp_output(entry: OutputEntry, conversation: StoredConversation) -> OutputEntry:
-    stamp = now()
-    who: dict[str, Any] = {
-        "model": conversation.model or "mistral-medium-latest",
-        "agent_id": conversation.agent_id,
-    }
-    if isinstance(entry, MessageOutputEntry):
-        return msgspec.structs.replace(entry, id=new_id("msg"), created_at=stamp, completed_at=stamp, **who)
-    if isinstance(entry, FunctionCallEntry):
-        call_id = entry.tool_call_id or "".join(random.choices(string.ascii_letters + string.digits, k=9))
-        return msgspec.structs.replace(
-            entry, id=new_id("fc"), created_at=stamp, completed_at=None, tool_call_id=call_id, **who
-        )
-    if isinstance(entry, ToolExecutionEntry):
-        return msgspec.structs.replace(
-            entry, id=new_id("tool_exec"), created_at=stamp, completed_at=stamp, **who
-        )
-    if isinstance(entry, AgentHandoffEntry):
-        return msgspec.structs.replace(entry, id=new_id("handoff"), created_at=stamp, completed_at=stamp)
-    return entry
-
-
-async def _write_stream(request: web.Request, frames: list[bytes], fault: Fault | None) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await response.prepare(request)
-    if fault is None or fault.kind in ("status", "html", "drop"):
-        await response.write(b"".join(frames))
-        await response.write_eof()
-        return response
-    for i, data in enumerate(frames):
-        if i == fault.after_events:
-            if fault.kind == "disconnect":
-                assert request.transport is not None
-                request.transport.close()
-                return response
-            if fault.kind == "stall":
-                await asyncio.sleep(fault.seconds)
-            elif fault.kind == "malformed":
-                await response.write(
-                    b'event: message.output.delta\ndata: {"type": "message.output.delta", "id": \n\n'
-                )
-            elif fault.kind == "stream_error":
-                error = {"type": "conversation.response.error", "message": fault.message, "code": fault.code}
-                await response.write(
-                    b"event: conversation.response.error\ndata: " + _encoder.encode(error) + b"\n\n"
-                )
-                await response.write_eof()
-                return response
-        if fault.kind == "trickle" and i:
-            await asyncio.sleep(fault.seconds)
-        await response.write(data)
-    await response.write_eof()
-    return response
-
-
-async def _faulty_body(request: web.Request, body: bytes, fault: Fault) -> web.StreamResponse:
-    if fault.kind == "stream_error":
-        return api_error(500, fault.message, code=fault.code, capital=True)
-    if fault.kind == "stall":
-        await asyncio.sleep(fault.seconds)
-        return web.Response(body=body, content_type="application/json")
-    if fault.kind == "malformed":
-        return web.Response(body=body[: len(body) // 2], content_type="application/json")
-    response = web.StreamResponse(headers={"Content-Type": "application/json"})
-    response.content_length = len(body)
-    await response.prepare(request)
-    if fault.kind == "disconnect":
-        await response.write(body[: len(body) // 2])
-        assert request.transport is not None
-        request.transport.close()
-        return response
-    for i in range(0, len(body), 16):  # trickle
-        if i:
-            await asyncio.sleep(fault.seconds)
-        await response.write(body[i : i + 16])
-    await response.write_eof()
-    return response
+        return await write_faulty_body(request, body, fault)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import string
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -9,9 +11,31 @@ from typing import Any
 
 import msgspec
 
-from ..models import AgentConversation, Conversation, Entry, ModelConversation
+from ..models import (
+    AgentConversation,
+    AgentHandoffEntry,
+    CompletionArgs,
+    Conversation,
+    Entry,
+    FunctionCallEntry,
+    FunctionResultEntry,
+    MessageInputEntry,
+    MessageOutputEntry,
+    ModelConversation,
+    OutputEntry,
+    ToolExecutionEntry,
+)
 
-__all__ = ["Store", "StoredConversation", "new_id", "now"]
+__all__ = [
+    "Store",
+    "StoredConversation",
+    "echo_args",
+    "input_entries",
+    "new_id",
+    "now",
+    "stamp_output",
+    "value",
+]
 
 
 def new_id(prefix: str) -> str:
@@ -69,3 +93,54 @@ class Store:
                 if isinstance(r.metadata, dict) and all(r.metadata.get(k) == v for k, v in metadata.items())
             ]
         return records[page * page_size : (page + 1) * page_size]
+
+
+def value(v: Any) -> Any:
+    """``None`` for an unset field, else the value."""
+    return None if v is msgspec.UNSET else v
+
+
+def echo_args(args: CompletionArgs | None) -> CompletionArgs:
+    """Completion args as the server echoes them: every key, null when unset, tool_choice "auto"."""
+    values: dict[str, Any] = {
+        f: value(getattr(args, f)) if args else None for f in CompletionArgs.__struct_fields__
+    }
+    values["tool_choice"] = values["tool_choice"] or "auto"
+    return CompletionArgs(**values)
+
+
+def input_entries(inputs: Any) -> list[Entry]:
+    """A request's ``inputs`` as entries, with ids and timestamps as the server stores them."""
+    if inputs is msgspec.UNSET or inputs is None:
+        return []
+    if isinstance(inputs, str):
+        inputs = [MessageInputEntry(role="user", content=inputs)]
+    stamp = now()
+    out: list[Entry] = []
+    for e in inputs:
+        prefix = "fr" if isinstance(e, FunctionResultEntry) else "msg"
+        out.append(msgspec.structs.replace(e, id=new_id(prefix), created_at=stamp, completed_at=None))
+    return out
+
+
+def stamp_output(entry: OutputEntry, conversation: StoredConversation) -> OutputEntry:
+    """An output entry with its id, timestamps and model or agent filled in."""
+    stamp = now()
+    who: dict[str, Any] = {
+        "model": conversation.model or "mistral-medium-latest",
+        "agent_id": conversation.agent_id,
+    }
+    if isinstance(entry, MessageOutputEntry):
+        return msgspec.structs.replace(entry, id=new_id("msg"), created_at=stamp, completed_at=stamp, **who)
+    if isinstance(entry, FunctionCallEntry):
+        call_id = entry.tool_call_id or "".join(random.choices(string.ascii_letters + string.digits, k=9))
+        return msgspec.structs.replace(
+            entry, id=new_id("fc"), created_at=stamp, completed_at=None, tool_call_id=call_id, **who
+        )
+    if isinstance(entry, ToolExecutionEntry):
+        return msgspec.structs.replace(
+            entry, id=new_id("tool_exec"), created_at=stamp, completed_at=stamp, **who
+        )
+    if isinstance(entry, AgentHandoffEntry):
+        return msgspec.structs.replace(entry, id=new_id("handoff"), created_at=stamp, completed_at=stamp)
+    return entry
