@@ -20,7 +20,15 @@ from mistral_conv._errors import APIStatusError, status_error
 from mistral_conv._sse import EventTooLarge, SSEDecoder
 from mistral_conv._streaming import decode_event, decode_events
 from mistral_conv._transport import Response
-from mistral_conv.models import ConversationDecoder, Unknown, UnknownEvent
+from mistral_conv.models import (
+    AgentConversation,
+    ConversationDecoder,
+    ConversationHistory,
+    ConversationMessages,
+    ConversationResponse,
+    ModelConversation,
+    UnknownEvent,
+)
 
 from .conftest import chunked
 
@@ -152,26 +160,27 @@ def test_valid_streams_survive_any_chunking(
     assert pieces.response() == whole.response()
 
 
-DECODERS = [
-    _response.decode,
-    _history.decode,
-    _messages.decode,
-    ConversationDecoder.one,
-    ConversationDecoder.many,
+DECODERS: list[tuple[Any, Any]] = [
+    (_response.decode, ConversationResponse),
+    (_history.decode, ConversationHistory),
+    (_messages.decode, ConversationMessages),
+    (ConversationDecoder.one, ModelConversation | AgentConversation),
+    (ConversationDecoder.many, list),
 ]
 
 
 @given(st.sampled_from(DECODERS), objects_with_type | json_values | st.binary(max_size=200) | bad_utf8_json)
-def test_response_decoders_give_a_model_or_response_decode_error(decode: Any, value: Any) -> None:
+def test_response_decoders_give_a_model_or_response_decode_error(
+    decoder: tuple[Any, Any], value: Any
+) -> None:
+    decode, expected = decoder
     body = value if isinstance(value, bytes) else msgspec.json.encode(value)
     try:
         result = _decode(Response(200, {}, body), decode)
     except ResponseDecodeError as exc:
         assert exc.body == body
         return
-    assert result is not None or decode is None
-    if isinstance(result, Unknown):
-        assert result.data
+    assert isinstance(result, expected)
 
 
 @given(st.integers(400, 599), json_values | st.binary(max_size=200) | bad_utf8_json)
