@@ -18,9 +18,14 @@ def offline_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("MISTRAL_API_KEY", "MISTRAL_BASE_URL")}
 
 
-def test_demo_runs_offline() -> None:
+def command(*args: str) -> list[str]:
+    """The installed ``mistral-conv`` script when there is one, else ``python -m mistral_conv``."""
     script = Path(sys.executable).parent / "mistral-conv"
-    cmd = [str(script), "demo"] if script.exists() else [sys.executable, "-m", "mistral_conv", "demo"]
+    return [str(script), *args] if script.exists() else [sys.executable, "-m", "mistral_conv", *args]
+
+
+def test_demo_runs_offline() -> None:
+    cmd = command("demo")
     done = subprocess.run(
         cmd, env=offline_env(), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
     )
@@ -31,7 +36,7 @@ def test_demo_runs_offline() -> None:
 
 def test_chat_through_stdin() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "mistral_conv", "chat"],
+        command("chat"),
         input="First question\nSecond question\n",
         env=offline_env(),
         capture_output=True,
