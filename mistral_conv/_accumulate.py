@@ -180,7 +180,7 @@ _Builder = _Message | _FunctionCall | _ToolExecution | _Handoff
 class StreamState:
     """What a stream has delivered so far. ``response()`` rebuilds it as a ConversationResponse."""
 
-    __slots__ = ("builders", "conversation_id", "done", "error", "events", "hot", "unknown", "usage")
+    __slots__ = ("builders", "conversation_id", "done", "error", "events", "hot", "usage")
 
     def __init__(self) -> None:
         # The text run the last string delta extended: (id, output_index, content_index, parts).
@@ -191,7 +191,6 @@ class StreamState:
         self.done = False
         self.error: ResponseErrorEvent | None = None
         self.events = 0
-        self.unknown: list[UnknownEvent] = []
 
     def response(self) -> ConversationResponse:
         """The response as far as it arrived (usage is zero until the done event)."""
@@ -246,8 +245,6 @@ def accumulate(state: StreamState, event: ConversationEvent | UnknownEvent) -> S
         state.done = True
     elif isinstance(event, ResponseErrorEvent):
         state.error = event
-    elif isinstance(event, UnknownEvent):
-        state.unknown.append(event)
     return state
 
 

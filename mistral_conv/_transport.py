@@ -279,16 +279,7 @@ class Transport:
         while True:
             try:
                 resp = await self.open(request, attempt + 1)
-                try:
-                    length = resp.content_length
-                    if length is not None and length <= self.max_body_size:
-                        body = await resp.read()
-                    else:
-                        body = await self._read_limited(resp)
-                except Exception as exc:
-                    raise connection_error(exc) from exc
-                finally:
-                    resp.release()
+                body = await self.read_body(resp)
                 if self.log_bodies:
                     log.debug("%s %s response body: %s", request.method, request.path, _clip(body))
                 return Response(resp.status, resp.headers, body, request_id_of(resp.headers))
@@ -324,28 +315,27 @@ class Transport:
 
     async def read_body(self, resp: aiohttp.ClientResponse) -> bytes:
         """Read a whole body within ``max_body_size`` and release the connection; errors are mapped."""
+        limit = self.max_body_size
         try:
-            return await self._read_limited(resp)
+            length = resp.content_length
+            if length is not None:
+                if length > limit:
+                    raise ResponseTooLargeError(
+                        f"response body of {length} bytes exceeds the limit of {limit}"
+                    )
+                return await resp.read()
+            parts: list[bytes] = []
+            size = 0
+            async for chunk in resp.content.iter_any():
+                size += len(chunk)
+                if size > limit:
+                    raise ResponseTooLargeError(f"response body exceeds the limit of {limit} bytes")
+                parts.append(chunk)
+            return b"".join(parts)
         except Exception as exc:
             raise connection_error(exc) from exc
         finally:
             resp.release()
-
-    async def _read_limited(self, resp: aiohttp.ClientResponse) -> bytes:
-        limit = self.max_body_size
-        length = resp.content_length
-        if length is not None and length > limit:
-            raise ResponseTooLargeError(f"response body of {length} bytes exceeds the limit of {limit}")
-        if length is not None:
-            return await resp.read()
-        parts: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise ResponseTooLargeError(f"response body exceeds the limit of {limit} bytes")
-            parts.append(chunk)
-        return b"".join(parts)
 
     def _log(
         self, request: Request, status: int | str, started: float, rid: str | None, attempt: int

@@ -143,12 +143,13 @@ async def test_unknown_conversation_is_404(api: AsyncConversationsClient) -> Non
 async def test_function_calling_round_trip(
     api: AsyncConversationsClient, server: LocalConversationsServer
 ) -> None:
-    server.responder = ScriptedResponder(
+    script = ScriptedResponder(
         [
             [call_function("get_weather", {"city": "Paris"})],
             [reply_text("It is 18 °C in Paris.")],
         ]
     )
+    server.responder = script
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
     async with api.start_stream(inputs="Weather in Paris?", model="m", tools=tools) as stream:
         first = await stream.final_response()
@@ -157,6 +158,7 @@ async def test_function_calling_round_trip(
     result = FunctionResultEntry(tool_call_id=call.tool_call_id, result=json.dumps({"celsius": 18}))
     answer = await api.append(first.conversation_id, inputs=[result])
     assert answer.output_text == "It is 18 °C in Paris."
+    assert script.remaining == 0
     history = await api.history(first.conversation_id)
     assert [e.type for e in history.entries] == [
         "message.input",
