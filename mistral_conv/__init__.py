@@ -18,17 +18,19 @@ from ._errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RequestOutcomeUnknownError,
     ResponseDecodeError,
     ResponseTooLargeError,
+    StreamClosedError,
     StreamError,
     StreamInterruptedError,
     UnprocessableEntityError,
 )
 from ._options import Backoff, Timeout
 from ._sse import SSEDecoder, SSEFrame
-from ._streaming import ConversationStream, StreamEvent
+from ._streaming import ConversationStream, StreamEvent, StreamStatus
 from ._sync import ConversationsClient, SyncConversationStream, run_sync
-from ._transport import Request, Response, Transport
+from ._transport import Transport
 from ._version import __version__
 
 __all__ = [
@@ -50,16 +52,17 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
-    "Request",
-    "Response",
+    "RequestOutcomeUnknownError",
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "SSEDecoder",
     "SSEFrame",
+    "StreamClosedError",
     "StreamError",
     "StreamEvent",
     "StreamInterruptedError",
     "StreamState",
+    "StreamStatus",
     "SyncConversationStream",
     "Timeout",
     "Transport",

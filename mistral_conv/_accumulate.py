@@ -88,8 +88,15 @@ class _Message:
                 if isinstance(piece, list):
                     chunks.append(TextChunk(text="".join(piece)))
                 elif isinstance(piece, ThinkChunk):
-                    piece.thinking = _merge_text(piece.thinking)
-                    chunks.append(piece)
+                    # A new chunk each time: a snapshot must not change when later deltas extend
+                    # the builder's own chunk.
+                    chunks.append(
+                        ThinkChunk(
+                            thinking=_merge_text(piece.thinking),
+                            signature=piece.signature,
+                            closed=piece.closed,
+                        )
+                    )
                 else:
                     chunks.append(piece)
             content = _merge_text(chunks)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar, Unpack
+from urllib.parse import urlencode, urlsplit
 
 import msgspec
 from msgspec import UNSET
 
 from ._build import conversation_path, encode_body, inputs_value, require_non_negative
+from ._calls import Call, PlainCall, RawResponse, Runtime
 from ._closing import AsyncClosing
 from ._errors import InvalidRequestError, ResponseDecodeError
-from ._options import Timeout
+from ._options import Backoff, Timeout
 from ._params import (
     OPTION_KEYS,
     AppendParams,
@@ -23,9 +27,11 @@ from ._params import (
     RestartParams,
     StartParams,
 )
+from ._retry import CallInfo, RetryPolicy
 from ._sse import DEFAULT_MAX_EVENT_SIZE
 from ._streaming import ConversationStream
-from ._transport import DEFAULT_MAX_BODY, Request, Response, Transport, check_header_value
+from ._transport import Transport
+from ._version import __version__
 from .models import (
     AppendRequest,
     Conversation,
@@ -40,7 +46,11 @@ from .models import (
 
 __all__ = ["AsyncConversationsClient"]
 
+log = logging.getLogger("mistral_conv")
+
 DEFAULT_BASE_URL = "https://api.mistral.ai"
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+USER_AGENT = f"mistral_conv/{__version__}"
 T = TypeVar("T")
 
 _response: ModelDecoder[ConversationResponse] = ModelDecoder(ConversationResponse)
@@ -48,7 +58,7 @@ _history: ModelDecoder[ConversationHistory] = ModelDecoder(ConversationHistory)
 _messages: ModelDecoder[ConversationMessages] = ModelDecoder(ConversationMessages)
 
 
-def _decode(resp: Response, decode: Callable[[bytes], T]) -> T:
+def _decode(resp: RawResponse, decode: Callable[[bytes], T]) -> T:
     try:
         return decode(resp.body)
     except msgspec.DecodeError as exc:
@@ -58,6 +68,50 @@ def _decode(resp: Response, decode: Callable[[bytes], T]) -> T:
             status=resp.status,
             request_id=resp.request_id,
         ) from None
+
+
+def check_header_value(name: str, value: str) -> None:
+    """Refuse CR, LF and NUL in a header value (header injection)."""
+    if any(c in value for c in "\r\n\0"):
+        raise InvalidRequestError(name, "must not contain CR, LF or NUL characters")
+
+
+class Headers(dict[str, str]):
+    """Request headers whose ``repr`` hides the credentials (they hold the API key)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr({k: ("<redacted>" if k.lower() in _SECRET else v) for k, v in self.items()})
+
+
+_SECRET = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(base_url: str, has_key: bool, allow_insecure_http: bool) -> str:
+    """``base_url`` checked: an http(s) URL, and no key in plain text to a non-loopback host."""
+    url = base_url.rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequestError("base_url", f"must be an http(s) URL, got {base_url!r}")
+    if parts.scheme == "http" and has_key and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise InvalidRequestError(
+            "base_url",
+            "refusing to send the API key over plain http to a non-loopback host; "
+            "use https, or pass allow_insecure_http=True",
+        )
+    return url
 
 
 @functools.cache
@@ -90,10 +144,14 @@ class AsyncConversationsClient(AsyncClosing):
     (with a body) ``extra_body`` for fields this version does not know yet.
     Bad arguments raise :class:`InvalidRequestError` before anything is
     sent; API failures raise :class:`APIError` subclasses. The client options
-    (``base_url``, ``timeout``, ``max_retries``, ``backoff``, ``max_connections``,
-    ``default_headers``, ``verify_ssl``, ``allow_insecure_http``,
-    ``max_event_size``, ``max_response_size``, ``log_bodies``, ``transport``)
-    are described in :class:`ClientOptions`.
+    (``base_url``, ``timeout``, ``max_retries``, ``retry_unknown_outcome``,
+    ``backoff``, ``max_connections``, ``default_headers``, ``verify_ssl``,
+    ``allow_insecure_http``, ``max_event_size``, ``max_response_size``,
+    ``log_bodies``, ``transport``) are described in :class:`ClientOptions`.
+
+    ``start``, ``append`` and ``restart`` (and their streams) store a turn: a failure
+    after such a request went out raises :class:`RequestOutcomeUnknownError` instead
+    of sending it again, unless ``retry_unknown_outcome=True``.
     """
 
     def __init__(self, api_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
@@ -102,26 +160,36 @@ class AsyncConversationsClient(AsyncClosing):
         require_non_negative("max_retries", max_retries)
         self.timeout = Timeout.of(options.get("timeout"))
         self.max_retries = max_retries
-        self.max_event_size = options.get("max_event_size", DEFAULT_MAX_EVENT_SIZE)
+        self.retry_unknown_outcome = bool(options.get("retry_unknown_outcome", False))
+        key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
+        url = options.get("base_url") or os.environ.get("MISTRAL_BASE_URL") or DEFAULT_BASE_URL
+        self.base_url = _base_url(url, bool(key), options.get("allow_insecure_http", False))
+        headers = Headers({"User-Agent": USER_AGENT, **(options.get("default_headers") or {})})
+        if key:
+            check_header_value("api_key", key)
+            headers["Authorization"] = f"Bearer {key}"
+        for name, value in headers.items():
+            check_header_value(name, value)
+        self._headers = headers
         transport = options.get("transport")
         if transport is None:
-            key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
-            url = options.get("base_url") or os.environ.get("MISTRAL_BASE_URL") or DEFAULT_BASE_URL
-            transport = Transport(
-                base_url=url,
-                api_key=key,
+            from ._aiohttp import AiohttpTransport
+
+            transport = AiohttpTransport(
                 max_connections=options.get("max_connections", 100),
                 verify_ssl=options.get("verify_ssl", True),
-                allow_insecure_http=options.get("allow_insecure_http", False),
-                backoff=options.get("backoff"),
-                default_headers=options.get("default_headers"),
-                max_body_size=options.get("max_response_size", DEFAULT_MAX_BODY),
-                log_bodies=options.get("log_bodies", False),
             )
-        self._transport = transport
+        self._transport: Transport = transport
+        self._rt = Runtime(
+            transport,
+            RetryPolicy(options.get("backoff") or Backoff()),
+            max_body_size=options.get("max_response_size", DEFAULT_MAX_BODY),
+            max_event_size=options.get("max_event_size", DEFAULT_MAX_EVENT_SIZE),
+        )
+        self.log_bodies = options.get("log_bodies", False)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self._transport.base_url!r})"
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
 
     @property
     def transport(self) -> Transport:
@@ -129,24 +197,28 @@ class AsyncConversationsClient(AsyncClosing):
         return self._transport
 
     async def aclose(self) -> None:
-        """Close the HTTP session and its connections. Later calls raise ``ClientClosedError``."""
-        await self._transport.aclose()
+        """Close the client: every call and stream in flight ends at once with ``ClientClosedError``,
+        then the connections close. Later calls raise ``ClientClosedError``. Idempotent."""
+        await self._rt.aclose()
 
     # -- request plumbing ------------------------------------------------
 
-    def _request(
+    def _call(
         self,
         method: str,
         path: str,
         options: Mapping[str, Any],
         *,
+        operation: str,
         body: bytes | None = None,
         params: Mapping[str, str] | None = None,
         stream: bool = False,
-    ) -> Request:
+        conversation_id: str | None = None,
+    ) -> Call:
         max_retries = options.get("max_retries")
         require_non_negative("max_retries", max_retries)
-        headers = {"Accept": "text/event-stream" if stream else "application/json"}
+        headers = Headers(self._headers)
+        headers["Accept"] = "text/event-stream" if stream else "application/json"
         if body is not None:
             headers["Content-Type"] = "application/json"
         extra_headers = options.get("extra_headers")
@@ -158,18 +230,29 @@ class AsyncConversationsClient(AsyncClosing):
         extra_query = options.get("extra_query")
         if extra_query:
             params = {**(params or {}), **extra_query}
-        return Request(
+        url = self.base_url + path
+        if params:
+            url += "?" + urlencode(params)
+        retry_unknown = options.get("retry_unknown_outcome")
+        info = CallInfo(
             method,
             path,
-            Timeout.of(options.get("timeout"), self.timeout),
+            operation,
             self.max_retries if max_retries is None else max_retries,
-            params=params,
-            body=body,
-            headers=headers,
-            stream=stream,
+            self.retry_unknown_outcome if retry_unknown is None else bool(retry_unknown),
+            conversation_id,
         )
+        timeout = Timeout.of(options.get("timeout"), self.timeout)
+        return Call(info, url, headers, body, timeout, stream)
 
-    def _body_request(self, operation: str, path: str, params: Mapping[str, Any], stream: bool) -> Request:
+    def _body_call(
+        self,
+        operation: str,
+        path: str,
+        params: Mapping[str, Any],
+        stream: bool,
+        conversation_id: str | None = None,
+    ) -> Call:
         spec, model, inputs_required = _OPERATIONS[operation]
         fields, options = _split(operation, params, spec)
         fields["inputs"] = inputs_value(fields.get("inputs", UNSET), required=inputs_required)
@@ -182,14 +265,32 @@ class AsyncConversationsClient(AsyncClosing):
             if not isinstance(entry, str) or not entry:
                 raise InvalidRequestError("from_entry_id", "must be a non-empty string")
         body = encode_body(model(stream=stream, **fields), options.get("extra_body"))
-        return self._request("POST", path, options, body=body, stream=stream)
+        return self._call(
+            "POST",
+            path,
+            options,
+            operation=operation,
+            body=body,
+            stream=stream,
+            conversation_id=conversation_id,
+        )
 
-    async def _get(self, path: str, options: Mapping[str, Any], decode: Callable[[bytes], T]) -> T:
-        _split("this method", options, RequestOptions)
-        return _decode(await self._transport.send(self._request("GET", path, options)), decode)
+    async def _send(self, call: Call) -> RawResponse:
+        if self.log_bodies and call.body is not None:
+            log.debug("%s %s request body: %s", call.method, call.path, _clip(call.body))
+        raw = await PlainCall(self._rt, call).run()
+        if self.log_bodies:
+            log.debug("%s %s response body: %s", call.method, call.path, _clip(raw.body))
+        return raw
 
-    def _stream(self, request: Request) -> ConversationStream:
-        return ConversationStream(self._transport, request, max_event_size=self.max_event_size)
+    async def _get(self, path: str, options: Mapping[str, Any], decode: Callable[[bytes], T], op: str) -> T:
+        _split(op, options, RequestOptions)
+        return _decode(await self._send(self._call("GET", path, options, operation=op)), decode)
+
+    def _stream(self, call: Call) -> ConversationStream:
+        if self.log_bodies and call.body is not None:
+            log.debug("%s %s request body: %s", call.method, call.path, _clip(call.body))
+        return ConversationStream(self._rt, call)
 
     # -- the operations --------------------------------------------------
 
@@ -197,40 +298,51 @@ class AsyncConversationsClient(AsyncClosing):
         """Start a conversation with a ``model`` or an ``agent_id`` and run it on ``inputs``.
 
         ``inputs`` is a string (one user message) or a list of entries, as
-        structs or dicts. Returns the new entries and the usage.
+        structs or dicts. Returns the new entries and the usage. A failure after
+        the request went out raises :class:`RequestOutcomeUnknownError` rather than
+        starting a second conversation.
         """
-        request = self._body_request("start", "/v1/conversations", params, False)
-        return _decode(await self._transport.send(request), _response.decode)
+        call = self._body_call("start", "/v1/conversations", params, False)
+        return _decode(await self._send(call), _response.decode)
 
     def start_stream(self, **params: Unpack[StartParams]) -> ConversationStream:
-        """Like :meth:`start`, streamed. Arguments are checked now; the request
-        is sent when iteration starts."""
-        return self._stream(self._body_request("start", "/v1/conversations", params, True))
+        """Like :meth:`start`, streamed. Arguments are checked now; nothing is sent until
+        ``async with`` is entered or the stream is first read."""
+        return self._stream(self._body_call("start", "/v1/conversations", params, True))
 
     async def append(self, conversation_id: str, **params: Unpack[AppendParams]) -> ConversationResponse:
-        """Append ``inputs`` (and/or ``tool_confirmations``) to a conversation and run it."""
+        """Append ``inputs`` (and/or ``tool_confirmations``) to a conversation and run it.
+
+        A failure after the request went out raises :class:`RequestOutcomeUnknownError`
+        rather than appending the turn twice.
+        """
         path = conversation_path(conversation_id)
-        request = self._body_request("append", path, params, False)
-        return _decode(await self._transport.send(request), _response.decode)
+        call = self._body_call("append", path, params, False, conversation_id)
+        return _decode(await self._send(call), _response.decode)
 
     def append_stream(self, conversation_id: str, **params: Unpack[AppendParams]) -> ConversationStream:
-        """Like :meth:`append`, streamed."""
-        return self._stream(self._body_request("append", conversation_path(conversation_id), params, True))
+        """Like :meth:`append`, streamed (sent on ``async with`` or the first read)."""
+        path = conversation_path(conversation_id)
+        return self._stream(self._body_call("append", path, params, True, conversation_id))
 
     async def restart(self, conversation_id: str, **params: Unpack[RestartParams]) -> ConversationResponse:
-        """Branch a new conversation from entry ``from_entry_id`` of ``conversation_id`` and run it."""
+        """Branch a new conversation from entry ``from_entry_id`` of ``conversation_id`` and run it.
+
+        A failure after the request went out raises :class:`RequestOutcomeUnknownError`
+        rather than creating a second branch.
+        """
         path = conversation_path(conversation_id, "/restart")
-        request = self._body_request("restart", path, params, False)
-        return _decode(await self._transport.send(request), _response.decode)
+        call = self._body_call("restart", path, params, False, conversation_id)
+        return _decode(await self._send(call), _response.decode)
 
     def restart_stream(self, conversation_id: str, **params: Unpack[RestartParams]) -> ConversationStream:
-        """Like :meth:`restart`, streamed."""
+        """Like :meth:`restart`, streamed (sent on ``async with`` or the first read)."""
         path = conversation_path(conversation_id, "/restart")
-        return self._stream(self._body_request("restart", path, params, True))
+        return self._stream(self._body_call("restart", path, params, True, conversation_id))
 
     async def get(self, conversation_id: str, **options: Unpack[RequestOptions]) -> Conversation:
         """Fetch one conversation: a ``ModelConversation`` or an ``AgentConversation``."""
-        return await self._get(conversation_path(conversation_id), options, ConversationDecoder.one)
+        return await self._get(conversation_path(conversation_id), options, ConversationDecoder.one, "get")
 
     async def list(self, **params: Unpack[ListParams]) -> list[Conversation]:
         """One page of conversations, newest first (``page`` is 0-based)."""
@@ -242,8 +354,8 @@ class AsyncConversationsClient(AsyncClosing):
                 query[key] = str(fields[key])
         if fields.get("metadata") is not None:
             query["metadata"] = msgspec.json.encode(fields["metadata"]).decode()
-        request = self._request("GET", "/v1/conversations", options, params=query)
-        return _decode(await self._transport.send(request), ConversationDecoder.many)
+        call = self._call("GET", "/v1/conversations", options, operation="list", params=query)
+        return _decode(await self._send(call), ConversationDecoder.many)
 
     async def iter_conversations(
         self,
@@ -267,16 +379,20 @@ class AsyncConversationsClient(AsyncClosing):
 
     async def history(self, conversation_id: str, **options: Unpack[RequestOptions]) -> ConversationHistory:
         """Every entry of a conversation, in order."""
-        return await self._get(conversation_path(conversation_id, "/history"), options, _history.decode)
+        path = conversation_path(conversation_id, "/history")
+        return await self._get(path, options, _history.decode, "history")
 
     async def messages(self, conversation_id: str, **options: Unpack[RequestOptions]) -> ConversationMessages:
         """The input and output messages of a conversation."""
-        return await self._get(conversation_path(conversation_id, "/messages"), options, _messages.decode)
+        path = conversation_path(conversation_id, "/messages")
+        return await self._get(path, options, _messages.decode, "messages")
 
     async def delete(self, conversation_id: str, **options: Unpack[RequestOptions]) -> None:
         """Delete a conversation (the API answers 204)."""
         _split("delete", options, RequestOptions)
-        await self._transport.send(self._request("DELETE", conversation_path(conversation_id), options))
+        await self._send(
+            self._call("DELETE", conversation_path(conversation_id), options, operation="delete")
+        )
 
 
 _OPERATIONS: dict[str, tuple[Any, type[msgspec.Struct], bool]] = {
@@ -284,3 +400,8 @@ _OPERATIONS: dict[str, tuple[Any, type[msgspec.Struct], bool]] = {
     "append": (AppendParams, AppendRequest, False),
     "restart": (RestartParams, RestartRequest, False),
 }
+
+
+def _clip(body: bytes, limit: int = 65536) -> str:
+    text = body[:limit].decode("utf-8", "replace")
+    return text if len(body) <= limit else f"{text}… ({len(body)} bytes)"

@@ -3,7 +3,8 @@
     MistralError                      every error this SDK raises
     ├── InvalidRequestError           bad input, found before anything is sent (also a ValueError)
     ├── ResponseDecodeError           the response is not what the wire reference says
-    ├── ClientClosedError             the client was used after close()
+    ├── ClientClosedError             the client was closed (before or during the call)
+    │   └── StreamClosedError         the stream was closed with aclose() before it completed
     └── APIError                      the API could not be used
         ├── APIStatusError            the API answered with a non-success status
         │   ├── BadRequestError             400
@@ -17,16 +18,24 @@
         ├── APIConnectionError        no usable answer: connection failed, dropped or stalled
         │   ├── APITimeoutError       a time limit was reached
         │   ├── StreamInterruptedError a stream ended before its terminal event
-        │   └── ResponseTooLargeError a body or an event outgrew its size limit
+        │   ├── ResponseTooLargeError a body or an event outgrew its size limit
+        │   └── RequestOutcomeUnknownError  start/append/restart may have run: not resent
         └── StreamError               the server reported a failure inside a stream
 
-Every ``APIError`` carries ``request_id`` when the server sent one. Errors
-raised during a stream carry ``partial``: what had arrived so far.
+Every ``APIError`` carries ``request_id`` when the server sent one and
+``attempts``, the number of requests sent for the call. Errors raised during a
+stream carry ``partial``: what had arrived so far, a snapshot.
+
+Every instance pickles and copies with its attributes (``__reduce__``), so errors
+cross process pools, and a stored failure is raised as a fresh copy each time.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import email.utils
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -50,16 +59,44 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestOutcomeUnknownError",
     "ResponseDecodeError",
     "ResponseTooLargeError",
+    "StreamClosedError",
     "StreamError",
     "StreamInterruptedError",
     "UnprocessableEntityError",
 ]
 
 
+E = TypeVar("E", bound=BaseException)
+
+
+def _rebuild(cls: type[E], args: tuple[Any, ...], state: dict[str, Any]) -> E:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class MistralError(Exception):
     """Base of every exception raised by mistral_conv."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its attributes, not by calling __init__ again with ``args``
+        # (the constructors take keyword-only arguments).
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def fresh(error: E) -> E:
+    """A new instance of ``error`` with the same attributes and cause, and no traceback yet.
+
+    Raising it (rather than ``error`` again) keeps tracebacks from growing with each raise.
+    """
+    copy = _rebuild(type(error), error.args, dict(error.__dict__))
+    copy.__cause__ = error.__cause__
+    copy.__suppress_context__ = True
+    return copy
 
 
 class InvalidRequestError(MistralError, ValueError):
@@ -72,7 +109,28 @@ class InvalidRequestError(MistralError, ValueError):
 
 
 class ClientClosedError(MistralError, RuntimeError):
-    """The client was used after it was closed."""
+    """The client was closed: before the call, or while the call or stream was in flight.
+
+    ``partial`` and ``conversation_id``: for a stream, what had arrived (a snapshot).
+    """
+
+    def __init__(
+        self,
+        message: str = "the client is closed",
+        *,
+        partial: ConversationResponse | None = None,
+        conversation_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.partial = partial
+        self.conversation_id = conversation_id
+
+
+class StreamClosedError(ClientClosedError):
+    """The stream was closed with ``aclose()`` (or left ``async with``) before it completed.
+
+    Raised by ``final_response()`` on such a stream, with ``partial``.
+    """
 
 
 class ResponseDecodeError(MistralError):
@@ -97,6 +155,9 @@ class ResponseDecodeError(MistralError):
 
 class APIError(MistralError):
     """The API could not be used. ``request_id`` is the server's id for the request, if known."""
+
+    attempts: int = 1
+    """How many requests were sent for this call, the failing one included."""
 
     def __init__(self, message: str, *, request_id: str | None = None) -> None:
         super().__init__(message)
@@ -166,6 +227,11 @@ class UnprocessableEntityError(APIStatusError):
 class RateLimitError(APIStatusError):
     """429: too many requests; retried by default, honouring ``Retry-After``."""
 
+    @property
+    def retry_after(self) -> float | None:
+        """The server's wait in seconds (``retry-after-ms`` or ``Retry-After``), if it sent one."""
+        return retry_after(self.headers)
+
 
 class InternalServerError(APIStatusError):
     """5xx: the server failed; retried by default."""
@@ -210,6 +276,38 @@ class ResponseTooLargeError(APIConnectionError):
     """
 
 
+class RequestOutcomeUnknownError(APIConnectionError):
+    """A ``start``, ``append`` or ``restart`` was sent and may have run and been stored.
+
+    The request went out, then the connection broke, a time limit passed, or the
+    server answered 500/502/504. Those operations store and bill a turn and the API
+    has no idempotency key, so the SDK does not send them again (unless asked to, with
+    ``retry_unknown_outcome=True``). Look at the conversation's history to find out.
+
+    ``operation``: ``"start"``, ``"append"`` or ``"restart"``. ``conversation_id``: the
+    conversation the turn runs in when known (a stream's ``conversation.response.started``
+    says it); otherwise, for append and restart, the conversation the request was sent
+    to. ``reason``: the failure itself (also ``__cause__``). ``partial``: for a stream,
+    what arrived. ``attempts``: requests sent for the call.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        reason: APIError,
+        request_id: str | None = None,
+        partial: ConversationResponse | None = None,
+        conversation_id: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, request_id=request_id, partial=partial, conversation_id=conversation_id)
+        self.operation = operation
+        self.reason = reason
+        self.attempts = attempts
+
+
 class StreamError(APIError):
     """The server sent ``conversation.response.error`` inside a stream.
 
@@ -229,6 +327,32 @@ class StreamError(APIError):
         self.code = code
         self.partial = partial
         self.conversation_id = conversation_id
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            value = float(ms) / 1000
+            if value >= 0 and value == value and value != float("inf"):
+                return value
+        except ValueError:
+            pass
+    text = headers.get("retry-after")
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return seconds if 0 <= seconds < float("inf") else None
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {

@@ -10,20 +10,26 @@ __all__ = ["Backoff", "Timeout"]
 
 
 class Timeout(msgspec.Struct, frozen=True, kw_only=True):
-    """Time limits in seconds; ``None`` means no limit.
+    """Time limits in seconds; ``None`` means no limit. Each covers one phase of a call:
 
-    * ``connect``: opening the TCP (and TLS) connection.
-    * ``read``: the longest wait for the next bytes from the server. For a
-      plain call that includes the whole run before the answer starts; for a
-      stream it is the idle limit between chunks.
-    * ``total``: a whole plain call attempt (not streams); 300 s by default, the
-      official SDK's per-operation limit.
-    * ``first_event``: a stream, from sending until its first event.
-    * ``stream_total``: a whole stream. Off by default, so that no default
-      cuts a long healthy stream.
+    ================  ==========================================  ==========================================
+    limit             plain call                                  stream
+    ================  ==========================================  ==========================================
+    ``connect``       opening a connection (TCP, TLS)             the same
+    ``read``          each wait for bytes: the answer's headers   each wait for bytes: the headers, then the
+                      (the whole run), then each body chunk       idle time between chunks
+    ``total``         one attempt, whole: waiting for a pooled    (not used)
+                      connection, connecting, the run, the body
+    ``first_event``   (not used)                                  one attempt, from its start (pool, connect,
+                                                                  headers) until its first event
+    ``stream_total``  (not used)                                  the whole stream, from its first attempt
+    ================  ==========================================  ==========================================
 
-    A plain number ``t`` given where a ``Timeout`` is expected sets
-    ``connect``, ``read``, ``total`` and ``first_event`` to ``t``.
+    Defaults: ``connect`` 10 s; ``read``, ``total`` and ``first_event`` 300 s (the
+    official SDK's per-operation limit); ``stream_total`` off, so that no default cuts
+    a long healthy stream. A plain number ``t`` given where a ``Timeout`` is expected
+    sets ``connect``, ``read``, ``total`` and ``first_event`` to ``t``. Every limit is
+    a positive finite number or ``None`` (:class:`InvalidRequestError` otherwise).
     """
 
     connect: float | None = 10.0
@@ -32,6 +38,10 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
     first_event: float | None = 300.0
     stream_total: float | None = None
 
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            _check_limit(f"timeout.{name}", getattr(self, name))
+
     @classmethod
     def of(cls, value: float | Timeout | None, default: Timeout | None = None) -> Timeout:
         """``value`` as a ``Timeout``: itself, a uniform limit, or ``default`` when ``None``."""
@@ -39,8 +49,7 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
             return value
         if value is None:
             return default if default is not None else cls()
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise InvalidRequestError("timeout", f"must be a positive number or a Timeout, got {value!r}")
+        _check_limit("timeout", value, allow_none=False)
         t = float(value)
         return cls(connect=t, read=t, total=t, first_event=t, stream_total=None)
 
@@ -49,11 +58,24 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
         return msgspec.structs.replace(self, **changes)
 
 
-class Backoff(msgspec.Struct, frozen=True):
-    """Delays between retries: ``initial * 2**n`` capped at ``maximum``, less up to 25 % jitter.
+def _check_limit(name: str, value: object, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value < float("inf")  # also refuses NaN
+    ):
+        raise InvalidRequestError(name, f"must be a positive finite number of seconds, got {value!r}")
 
-    A server's ``Retry-After`` (or ``retry-after-ms``) replaces the computed
-    delay, capped at ``retry_after_cap``.
+
+class Backoff(msgspec.Struct, frozen=True):
+    """Delays between retries: exponential with full jitter, and ``Retry-After`` as a floor.
+
+    Retry ``n`` (0-based) waits a random time in ``[0, min(maximum, initial * 2**n))``
+    ("full jitter": clients that failed together do not retry together). When the
+    server sent ``Retry-After`` (or ``retry-after-ms``), that wait, capped at
+    ``retry_after_cap``, is a floor, and the jittered delay is added above it.
     """
 
     initial: float = 0.5
@@ -61,7 +83,7 @@ class Backoff(msgspec.Struct, frozen=True):
     retry_after_cap: float = 60.0
 
     def delay(self, attempt: int, retry_after: float | None, jitter: float) -> float:
-        """The delay before retry number ``attempt`` (0-based); ``jitter`` is in [0, 1)."""
-        if retry_after is not None and retry_after >= 0:
-            return min(retry_after, self.retry_after_cap)
-        return float(min(self.initial * 2.0**attempt, self.maximum) * (1 - 0.25 * jitter))
+        """The delay before retry number ``attempt`` (0-based); ``jitter`` is uniform in [0, 1)."""
+        span = min(self.maximum, self.initial * 2.0 ** min(max(attempt, 0), 64))
+        floor = min(retry_after, self.retry_after_cap) if retry_after is not None and retry_after > 0 else 0.0
+        return float(floor + span * jitter)

@@ -39,6 +39,9 @@ class ClientOptions(TypedDict, total=False):
     """Default time limits (default: ``Timeout()``)."""
     max_retries: int
     """Default retries of a failed call (default: 2)."""
+    retry_unknown_outcome: bool
+    """Resend ``start``, ``append`` and ``restart`` after a failure that leaves their outcome unknown
+    (the turn may then be stored twice); default False: raise ``RequestOutcomeUnknownError``."""
     backoff: Backoff | None
     """Delays between retries (default: ``Backoff()``)."""
     max_connections: int
@@ -56,7 +59,8 @@ class ClientOptions(TypedDict, total=False):
     log_bodies: bool
     """Log request and response bodies at DEBUG on the ``mistral_conv`` logger (default: False)."""
     transport: Transport | None
-    """A transport to send through instead of the default one."""
+    """A transport to send through instead of the default ``AiohttpTransport`` (see
+    ``mistral_conv.transport``); the client closes it when it closes."""
 
 
 class RequestOptions(TypedDict, total=False):
@@ -77,6 +81,8 @@ class BodyOptions(RequestOptions, total=False):
 
     extra_body: Mapping[str, Any] | None
     """Body fields this SDK version does not know yet, merged into the JSON as given."""
+    retry_unknown_outcome: bool | None
+    """This call's ``retry_unknown_outcome``, instead of the client's."""
 
 
 class StartParams(BodyOptions, total=False):

@@ -1,26 +1,43 @@
-"""ConversationStream: SSE frames to typed events, with a lifecycle that never leaks a connection."""
+"""ConversationStream: SSE frames to typed events, with a lifecycle that never leaks a connection.
+
+A stream is an explicit state machine (:class:`StreamStatus`, :data:`TRANSITIONS`)::
+
+    NEW ──> OPENING ──> OPEN ──> DONE
+     │         │         │
+     └─────────┴─────────┴────> FAILED | CLOSED
+
+``OPENING`` covers every attempt until the first event (sending, back-off, headers);
+only there is a failure retried. ``DONE``, ``FAILED`` and ``CLOSED`` are final.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, Self
+import enum
+from collections.abc import AsyncIterator
+from typing import Self
 
-import aiohttp
 import msgspec
 
 from ._accumulate import StreamState, accumulate_batch
+from ._calls import Call, Guard, Runtime, send_attempt, transport_failure, within
 from ._closing import AsyncClosing
 from ._errors import (
     APIConnectionError,
+    APIError,
     APITimeoutError,
+    ClientClosedError,
+    MistralError,
     ResponseDecodeError,
     ResponseTooLargeError,
+    StreamClosedError,
     StreamError,
     StreamInterruptedError,
+    fresh,
 )
+from ._retry import Failure, Outcome, outcome_unknown
 from ._sse import EventTooLarge, SSEDecoder
-from ._transport import Request, Transport, connection_error, request_id_of
+from ._transport import HTTPResponse, TransportError
 from .models import (
     ConversationEvent,
     ConversationResponse,
@@ -30,10 +47,7 @@ from .models import (
 )
 from .models._base import decode_lenient
 
-if TYPE_CHECKING:
-    from ._errors import APIError
-
-__all__ = ["ConversationStream", "StreamEvent", "decode_event"]
+__all__ = ["TRANSITIONS", "ConversationStream", "StreamEvent", "StreamStatus", "decode_event"]
 
 StreamEvent = ConversationEvent | UnknownEvent
 _decoders: list[msgspec.json.Decoder[ConversationEvent]] = []
@@ -83,8 +97,42 @@ def decode_events(datas: list[bytes]) -> list[StreamEvent]:
         return [decode_event(d) for d in datas]
 
 
+class StreamStatus(enum.Enum):
+    """Where a :class:`ConversationStream` is in its life."""
+
+    NEW = "new"
+    """Created; nothing sent yet."""
+    OPENING = "opening"
+    """Attempts in flight (sending, backing off, waiting for the first event)."""
+    OPEN = "open"
+    """Events are arriving."""
+    DONE = "done"
+    """``conversation.response.done`` arrived: the response is complete."""
+    FAILED = "failed"
+    """Ended by an error, which every later read raises again."""
+    CLOSED = "closed"
+    """Closed by the caller (``aclose()``, leaving ``async with``, cancellation) before it completed."""
+
+
+_S = StreamStatus
+TRANSITIONS: dict[StreamStatus, frozenset[StreamStatus]] = {
+    _S.NEW: frozenset({_S.OPENING, _S.FAILED, _S.CLOSED}),
+    _S.OPENING: frozenset({_S.OPEN, _S.DONE, _S.FAILED, _S.CLOSED}),
+    _S.OPEN: frozenset({_S.DONE, _S.FAILED, _S.CLOSED}),
+    _S.DONE: frozenset(),
+    _S.FAILED: frozenset(),
+    _S.CLOSED: frozenset(),
+}
+"""The moves the code makes; any other raises ``RuntimeError`` (a bug)."""
+_LIVE = frozenset({_S.NEW, _S.OPENING, _S.OPEN})
+
+
 class ConversationStream(AsyncClosing):
     """The events of one streamed run, as an async iterator and an async context manager.
+
+    Nothing is sent when the stream is created. The request is sent by the first of:
+    entering ``async with``, the first ``async for`` step, :meth:`next_batch`,
+    :meth:`final_response` or ``text_stream()``'s first step.
 
     ``async with client.start_stream(...) as stream: async for event in stream``
     releases the connection deterministically when the block exits (also on
@@ -92,31 +140,43 @@ class ConversationStream(AsyncClosing):
     when the stream ends, fails or is cancelled; after a ``break`` out of a bare
     loop, call :meth:`aclose` (the body is otherwise left unread).
 
-    Failures keep what arrived: ``StreamError`` (the server's
-    ``conversation.response.error``) and ``StreamInterruptedError`` /
-    ``APITimeoutError`` carry ``partial``, the response rebuilt so far.
+    Failures keep what arrived (``partial``, a snapshot). Past the first event a
+    broken or stalled stream raises :class:`RequestOutcomeUnknownError` (the turn
+    may have been stored); ``StreamError`` is the server's own
+    ``conversation.response.error``.
     """
 
-    def __init__(self, transport: Transport, request: Request, *, max_event_size: int) -> None:
-        self._transport = transport
-        self._request = request
-        self._sse = SSEDecoder(max_event_size)
-        self._resp: aiohttp.ClientResponse | None = None
+    def __init__(self, rt: Runtime, call: Call) -> None:
+        self._rt = rt
+        self._call = call
+        self._status = StreamStatus.NEW
+        self._sse = SSEDecoder(rt.max_event_size)
+        self._resp: HTTPResponse | None = None
+        self._chunks: AsyncIterator[bytes] | None = None
         self._events: list[StreamEvent] = []
         self._texts: list[str] = []  # the string deltas of _events, in order
         self._i = 0
         self._state = StreamState()
-        self._failure: APIError | None = None
-        self._terminal = False
+        self._failure: MistralError | None = None  # what FAILED and CLOSED raise
+        self._pending: Failure | None = None  # a read failure, raised once the events before it are read
         self._eof = False
-        self._closed = False
-        self._opened = False
+        self._guard = Guard()
+        self._deadline: float | None = None
+        self._attempts = 0
         self.request_id: str | None = None
 
     def __repr__(self) -> str:
-        return f"ConversationStream({self._request.method} {self._request.path}, events={self._state.events})"
+        return (
+            f"ConversationStream({self._call.method} {self._call.path}, {self._status.value}, "
+            f"events={self._state.events})"
+        )
 
     # -- public surface ----------------------------------------------------
+
+    @property
+    def status(self) -> StreamStatus:
+        """Where the stream is in its life."""
+        return self._status
 
     @property
     def conversation_id(self) -> str | None:
@@ -125,18 +185,25 @@ class ConversationStream(AsyncClosing):
 
     @property
     def state(self) -> StreamState:
-        """Everything accumulated so far."""
+        """Everything accumulated so far (live: it keeps changing while the stream reads)."""
         return self._state
 
     def current_response(self) -> ConversationResponse:
-        """The response rebuilt from the events received so far."""
+        """A snapshot of the response rebuilt from the events received so far."""
         return self._state.response()
 
     async def final_response(self) -> ConversationResponse:
-        """Read the rest of the stream and return the whole response rebuilt from its events."""
+        """The whole response: reads the rest of the stream first if it is still open.
+
+        Raises the stream's failure, or :class:`StreamClosedError` for a stream closed
+        before it completed: the same type and message on every call, with ``partial``.
+        """
         while await self.next_batch():
             pass
-        return self._state.response()
+        if self._status is StreamStatus.DONE:
+            return self._state.response()
+        assert self._failure is not None
+        raise fresh(self._failure)
 
     def text_stream(self) -> AsyncIterator[str]:
         """The text fragments of the assistant's messages, as they arrive."""
@@ -156,13 +223,28 @@ class ConversationStream(AsyncClosing):
         return [first, *rest]
 
     async def __aenter__(self) -> Self:
-        await self._open()
+        if self._status is StreamStatus.NEW:
+            await self._open()
         return self
 
     async def aclose(self) -> None:
-        """Stop reading and release the connection. Safe from any task, any number of times."""
-        self._closed = True
-        self._release()
+        """Stop reading and release the connection; nothing more is sent.
+
+        Safe at any moment (before sending, while connecting, during a back-off,
+        mid-body), from any task of the client's loop, any number of times: a task
+        waiting on this stream wakes at once and its iteration ends quietly.
+        """
+        self._close("the stream was closed before it completed")
+        await self._release()
+
+    async def abort(self, error: ClientClosedError) -> None:
+        """End the stream because its client is closing (``ClientClosedError``, with ``partial``)."""
+        if self._status in _LIVE:
+            error.partial = self._state.response()
+            error.conversation_id = self._state.conversation_id
+            self._failure = error
+            self._move(StreamStatus.FAILED)
+        await self._release()
 
     def __aiter__(self) -> Self:
         return self
@@ -176,107 +258,227 @@ class ConversationStream(AsyncClosing):
 
     # -- internals -------------------------------------------------------------
 
+    def _move(self, to: StreamStatus) -> None:
+        if to not in TRANSITIONS[self._status]:
+            raise RuntimeError(f"stream cannot move from {self._status.value} to {to.value}")
+        self._status = to
+
     async def _next_slow(self) -> StreamEvent:
-        if not self._opened:
+        if self._status is StreamStatus.NEW:
             await self._open()
         while True:
             if self._i < len(self._events):
                 self._i += 1
                 return self._events[self._i - 1]
-            if self._failure is not None:
-                self._release()
-                raise self._failure
-            if self._eof or self._closed or self._resp is None:
-                self._release()
-                raise StopAsyncIteration
-            await self._fill()
+            status = self._status
+            if status is StreamStatus.OPEN:
+                if self._pending is not None:
+                    self._fail(self._pending)
+                else:
+                    await self._fill()
+                continue
+            if status is StreamStatus.DONE and not self._eof and self._resp is not None:
+                await self._fill()  # read to the end of the body, so the connection can be reused
+                continue
+            await self._release()
+            if status is StreamStatus.FAILED:
+                assert self._failure is not None
+                raise fresh(self._failure)
+            raise StopAsyncIteration
 
     async def _open(self) -> None:
-        if self._opened or self._closed:
-            return
-        self._opened = True
-        await self._transport.retrying(self._request, self._attempt)
+        """Run attempts until the first event (the part that may be retried)."""
+        rt = self._rt
+        rt.check_open()
+        self._move(StreamStatus.OPENING)
+        limit = self._call.timeout.stream_total
+        if limit is not None:
+            self._deadline = asyncio.get_running_loop().time() + limit
+        rt.inflight.add(self)
+        guard = self._guard
+        guard.task = asyncio.current_task()
+        try:
+            await rt.retry.run(self._call, self._attempt)
+        except asyncio.CancelledError:
+            if guard.caught():  # aclose() or the client's close: the state says which
+                return
+            self._close("the stream was cancelled before it completed")
+            await self._release()
+            raise
+        except MistralError as exc:
+            if self._status is StreamStatus.OPENING:
+                self._failure = exc
+                self._move(StreamStatus.FAILED)
+            await self._release()
+            raise
+        finally:
+            guard.task = None
+        if self._status is not StreamStatus.OPENING:
+            return  # closed while the first batch was being read
+        self._move(StreamStatus.DONE if self._state.done else StreamStatus.OPEN)
 
     async def _attempt(self, number: int) -> None:
-        """Send the request and wait for the first event (the part that may be retried)."""
+        """One attempt: send, check the answer, read until the first event."""
+        self._attempts = number
+        await self._release()
         self._sse = SSEDecoder(self._sse.max_event_size)
         self._state = StreamState()
-        self._events, self._i, self._failure, self._eof, self._terminal = [], 0, None, False, False
-        resp = await self._transport.open(self._request, number)
+        self._events, self._texts, self._i, self._pending, self._eof = [], [], 0, None, False
+        limit = self._call.timeout.first_event
+        await within(
+            limit,
+            "first_event",
+            lambda: f"No event arrived within {limit:g} s of sending.",
+            self._first_event,
+            number,
+        )
+
+    async def _first_event(self, number: int, budget: float | None) -> None:
+        resp = await send_attempt(self._rt.transport, self._call, number, budget)
         self._resp = resp
-        self.request_id = request_id_of(resp.headers)
-        if self._closed:  # aclose() was called from another task while the request was on its way
-            self._release()
-            return
-        if resp.content_type != "text/event-stream":
-            body = await self._transport.read_body(resp)
-            got = resp.content_type or "no content type"
-            raise ResponseDecodeError(
+        self.request_id = resp.request_id
+        if resp.media_type != "text/event-stream":
+            try:
+                body = await resp.read(self._rt.max_body_size)
+            except (TransportError, ResponseTooLargeError):
+                body = b""
+            await self._release()
+            got = resp.headers.get("content-type") or "no content type"
+            error = ResponseDecodeError(
                 f"expected an event stream, got {got} (status {resp.status})",
                 body=body,
                 status=resp.status,
                 request_id=self.request_id,
             )
-        limit = self._request.timeout.first_event
+            raise Failure(error, Outcome.FINAL)
+        self._chunks = resp.aiter_bytes()
+        while not self._events and self._pending is None and self._status is StreamStatus.OPENING:
+            await self._fill()
+        pending = self._pending
+        if not self._events and pending is not None:
+            self._pending = None
+            raise pending
+
+    async def _fill(self) -> None:
+        """Read one chunk and decode its events. Read failures are kept in ``_pending``, not raised."""
+        chunks = self._chunks
+        assert chunks is not None
+        guard = self._guard
+        mine = guard.task is None
+        if mine:
+            guard.task = asyncio.current_task()
+        failure: Failure | None = None
         try:
-            async with asyncio.timeout(limit) as scope:
-                while not self._events and self._failure is None and not self._eof:
-                    await self._fill()
+            if self._deadline is None:
+                chunk = await chunks.__anext__()
+            else:
+                chunk = await self._read_before_deadline(chunks)
+        except StopAsyncIteration:
+            chunk = b""
+        except asyncio.CancelledError:
+            if mine and guard.caught():
+                return  # aclose() or the client's close: the state says what follows
+            self._close("the stream was cancelled before it completed")
+            await self._release()
+            raise
+        except _StreamTotal as exc:
+            failure = Failure(APITimeoutError(str(exc), limit="stream_total"), Outcome.UNKNOWN)
+        except TransportError as exc:
+            failure = transport_failure(exc, self.request_id)
+        except OSError as exc:
+            failure = transport_failure(TransportError(f"{type(exc).__name__}: {exc}"), self.request_id)
+        finally:
+            if mine:
+                guard.task = None
+        if failure is None:
+            try:
+                datas = self._sse.feed_data(chunk) if chunk else [f.data for f in self._sse.close()]
+            except EventTooLarge as exc:
+                failure = Failure(ResponseTooLargeError(str(exc), request_id=self.request_id), Outcome.FINAL)
+            else:
+                if not chunk:
+                    self._eof = True
+                self._process(datas)
+                return
+        if self._status is StreamStatus.DONE:
+            self._eof = True  # the response is complete; a failure after it only costs the connection
+        else:
+            self._pending = failure
+        await self._release()
+
+    async def _read_before_deadline(self, chunks: AsyncIterator[bytes]) -> bytes:
+        deadline = self._deadline
+        assert deadline is not None
+        try:
+            async with asyncio.timeout_at(deadline) as scope:
+                return await chunks.__anext__()
         except TimeoutError:
             if not scope.expired():
                 raise
-            self._release()
-            raise APITimeoutError(
-                f"No event arrived within {limit} s.", limit="first_event", request_id=self.request_id
-            ) from None
-        if not self._events and isinstance(self._failure, APIConnectionError):
-            failure, self._failure = self._failure, None
-            self._release()
-            self._resp = None
-            raise failure
-
-    async def _fill(self) -> None:
-        resp = self._resp
-        assert resp is not None
-        try:
-            chunk = await resp.content.readany()
-            datas = self._sse.feed_data(chunk) if chunk else [f.data for f in self._sse.close()]
-        except asyncio.CancelledError:
-            self._release()
-            raise
-        except EventTooLarge as exc:
-            self._fail(self._error(ResponseTooLargeError, str(exc)))
-            return
-        except Exception as exc:
-            if self._closed:
-                self._eof = True
-                return
-            error = connection_error(exc)
-            if isinstance(error, APITimeoutError):
-                self._fail(self._error(APITimeoutError, f"The stream stalled: {error}", limit=error.limit))
-            else:
-                self._fail(self._error(StreamInterruptedError, f"The stream broke: {error}"))
-            return
-        if not chunk:
-            self._eof = True
-        self._process(datas)
-        if self._eof and not self._terminal and self._failure is None:
-            self._failure = self._error(
-                StreamInterruptedError, "The stream ended before conversation.response.done."
-            )
+        limit = self._call.timeout.stream_total
+        raise _StreamTotal(f"The stream took longer than its total limit of {limit:g} s.")
 
     def _process(self, datas: list[bytes]) -> None:
         events = decode_events(datas) if datas else []
         texts: list[str] = []
         state = accumulate_batch(self._state, events, texts)
-        if state.done or state.error is not None:
-            self._terminal = True
-            error = state.error
-            if error is not None:
-                events = events[: next(i for i, e in enumerate(events) if e is error)]
-                texts = _texts_of(events)
-                self._failure = self._error(StreamError, error.message, code=error.code)
+        error = state.error
+        if error is not None and self._pending is None:
+            events = events[: next(i for i, e in enumerate(events) if e is error)]
+            texts = _texts_of(events)
+            stream_error = StreamError(
+                error.message,
+                code=error.code,
+                request_id=self.request_id,
+                partial=state.response(),
+                conversation_id=state.conversation_id,
+            )
+            self._pending = Failure(stream_error, Outcome.FINAL)
+        elif state.done and self._status is StreamStatus.OPEN:
+            self._move(StreamStatus.DONE)
+        elif self._eof and not state.done and self._pending is None:
+            ended = StreamInterruptedError(
+                "The stream ended before conversation.response.done.", request_id=self.request_id
+            )
+            self._pending = Failure(ended, Outcome.UNKNOWN)
         self._events, self._i, self._texts = events, 0, texts
+
+    def _fail(self, failure: Failure) -> None:
+        """Turn a read failure into the stream's final error (after the first event)."""
+        self._pending = None
+        error = failure.error
+        if isinstance(error, APIError):
+            error.attempts = self._attempts
+            if failure.outcome is Outcome.UNKNOWN:
+                error = outcome_unknown(
+                    self._call,
+                    error,
+                    self._attempts,
+                    partial=self._state.response(),
+                    conversation_id=self._state.conversation_id,
+                )
+            elif isinstance(error, APIConnectionError | StreamError):
+                error.partial = self._state.response()
+                error.conversation_id = self._state.conversation_id
+        self._failure = error
+        self._move(StreamStatus.FAILED)
+
+    def _close(self, message: str) -> None:
+        """Move a live stream to CLOSED; what arrived stays in the ``StreamClosedError``."""
+        if self._status in _LIVE:
+            self._failure = StreamClosedError(
+                message, partial=self._state.response(), conversation_id=self._state.conversation_id
+            )
+            self._move(StreamStatus.CLOSED)
+
+    async def _release(self) -> None:
+        """Give the connection back (or close it), wake a waiting task, leave the client's set."""
+        if self._status not in _LIVE:
+            self._guard.interrupt()
+            self._rt.inflight.discard(self)
+        resp, self._resp = self._resp, None
+        if resp is not None:
+            await resp.aclose()
 
     async def next_text_batch(self) -> list[str] | None:
         """The text deltas of the next events (possibly none); ``None`` at the end of the stream."""
@@ -288,28 +490,9 @@ class ConversationStream(AsyncClosing):
             return self._texts
         return _texts_of(batch)
 
-    def _error(self, cls: Callable[..., APIError], message: str, **extra: Any) -> APIError:
-        """An error of ``cls`` carrying the request id, the partial response and the conversation id."""
-        return cls(
-            message,
-            request_id=self.request_id,
-            partial=self._state.response(),
-            conversation_id=self._state.conversation_id,
-            **extra,
-        )
 
-    def _fail(self, error: APIError) -> None:
-        self._failure = error
-        self._release()
-
-    def _release(self) -> None:
-        resp = self._resp
-        if resp is None:
-            return
-        if self._eof or resp.content.is_eof():
-            resp.release()
-        else:
-            resp.close()
+class _StreamTotal(TransportError):
+    """The whole-stream limit passed (raised inside the read, classified like a stall)."""
 
 
 def _texts_of(events: list[StreamEvent]) -> list[str]:

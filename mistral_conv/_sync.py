@@ -64,7 +64,12 @@ def _shutdown() -> None:
     for client in list(_clients):
         with suppress(Exception):
             portal.call(client._async.aclose)
-    cm.__exit__(None, None, None)
+    # Whatever still runs on the loop (a run_sync call of the caller's own) is cancelled
+    # rather than waited for: a daemon thread blocked on it must not hold the exit.
+    with suppress(Exception):
+        portal.call(portal.stop, True)
+    with suppress(Exception):
+        cm.__exit__(None, None, None)
 
 
 async def _guarded(
@@ -154,10 +159,9 @@ class SyncConversationStream(Closing):
                 yield content
 
     def final_response(self) -> ConversationResponse:
-        """Read the rest of the stream and return the whole response rebuilt from its events."""
-        for _ in self:
-            pass
-        return self._stream.current_response()
+        """The whole response (reads the rest of the stream first); raises as the async form does."""
+        self._buffer.clear()
+        return run_sync(self._stream.final_response)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -207,7 +211,7 @@ class ConversationsClient(Closing):
         _clients.add(self)
 
     def __repr__(self) -> str:
-        return f"ConversationsClient(base_url={self._async.transport.base_url!r})"
+        return f"ConversationsClient(base_url={self._async.base_url!r})"
 
     @property
     def async_client(self) -> AsyncConversationsClient:

@@ -211,7 +211,7 @@ async def test_env_fallbacks(monkeypatch: pytest.MonkeyPatch, loopback: Loopback
 
 def test_default_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MISTRAL_BASE_URL", raising=False)
-    assert AsyncConversationsClient("k").transport.base_url == "https://api.mistral.ai"
+    assert AsyncConversationsClient("k").base_url == "https://api.mistral.ai"
 
 
 def test_key_is_refused_over_plain_http_to_remote_host() -> None:

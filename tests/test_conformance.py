@@ -10,8 +10,8 @@ import msgspec
 import pytest
 
 from mistral_conv import AsyncConversationsClient, InvalidRequestError, ResponseDecodeError
+from mistral_conv._calls import RawResponse as Response
 from mistral_conv._client import _decode
-from mistral_conv._transport import Response
 from mistral_conv.models import (
     AgentConversation,
     AppendRequest,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import mistral_conv as mc
-from mistral_conv import AsyncConversationsClient, Backoff, Transport
+from mistral_conv import AsyncConversationsClient, Backoff
 from mistral_conv._errors import status_error
 
 from .conftest import API_KEY, EXAMPLES, REAL, spec_files
@@ -37,12 +37,21 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
+def recording(
+    client: AsyncConversationsClient, sleeps: Sleeps, jitter: float = 0.0
+) -> AsyncConversationsClient:
+    """``client`` with its retry waits recorded instead of slept, and a fixed jitter draw."""
+    client._rt.retry.sleep = sleeps
+    client._rt.retry.random = lambda: jitter
+    return client
+
+
 @pytest.fixture
 async def api(loopback: Loopback, sleeps: Sleeps) -> AsyncIterator[AsyncConversationsClient]:
-    transport = Transport(
-        base_url=loopback.url, api_key=API_KEY, backoff=Backoff(0.5, 8.0, 60.0), sleep=sleeps
+    c = AsyncConversationsClient(
+        API_KEY, base_url=loopback.url, backoff=Backoff(0.5, 8.0, 60.0), max_retries=2
     )
-    async with AsyncConversationsClient(transport=transport, max_retries=2) as c:
+    async with recording(c, sleeps) as c:
         yield c
 
 
@@ -67,12 +76,21 @@ async def test_status_maps_to_class(
 ) -> None:
     body = {"object": "error", "message": f"boom {status}", "type": "invalid_request_error", "code": None}
     loopback.reply("POST", PATH, Json(body, status=status, headers={"x-request-id": "rid-7"}))
-    with pytest.raises(cls) as info:
+    with pytest.raises(mc.APIError) as info:
         await api.start(inputs="hi", model="m", max_retries=0)
-    err = info.value
+    err = unwrapped(info.value)
     assert type(err) is cls
     assert err.status == status and err.request_id == "rid-7"
     assert f"boom {status}" in str(err) and json.loads(err.body) == body
+
+
+def unwrapped(error: mc.APIError) -> mc.APIStatusError:
+    """The status error itself, also when a turn's 5xx made it an outcome-unknown error."""
+    if isinstance(error, mc.RequestOutcomeUnknownError):
+        assert isinstance(error.reason, mc.InternalServerError)
+        return error.reason
+    assert isinstance(error, mc.APIStatusError)
+    return error
 
 
 ERROR_FILES = spec_files(EXAMPLES, "error.*.json")
@@ -86,9 +104,9 @@ async def test_error_body_shapes_give_server_message(
     raw = json.loads(path.read_bytes())
     status = {"401": 401, "403": 403, "422": 422, "4xx": 400, "5xx": 500}[path.name.split(".")[1]]
     loopback.reply("POST", PATH, Json(raw, status=status))
-    with pytest.raises(mc.APIStatusError) as info:
+    with pytest.raises(mc.APIError) as info:
         await api.start(inputs="hi", model="m", max_retries=0)
-    err = info.value
+    err = unwrapped(info.value)
     if status == 422:
         detail = raw["detail"] if "detail" in raw else raw["message"]["detail"]
         assert [e.msg for e in err.errors] == [d["msg"] for d in detail]
@@ -110,10 +128,11 @@ async def test_non_json_error_keeps_raw_text(api: AsyncConversationsClient, loop
     assert info.value.parsed is None and "Bad gateway" in str(info.value)
 
 
-@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
-async def test_retryable_status_is_retried_then_succeeds(
+@pytest.mark.parametrize("status", [408, 409, 429, 503])
+async def test_refused_status_is_retried_then_succeeds(
     status: int, api: AsyncConversationsClient, loopback: Loopback, sleeps: Sleeps
 ) -> None:
+    """These statuses say the request was not processed: safe to resend even a turn."""
     loopback.reply(
         "POST", PATH, Json({"message": "x"}, status=status), Json({"message": "x"}, status=status), OK
     )
@@ -121,6 +140,26 @@ async def test_retryable_status_is_retried_then_succeeds(
     assert result.conversation_id == "conv_1"
     assert loopback.count("POST", PATH) == 3
     assert len(sleeps.delays) == 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_unknown_outcome_status_is_retried_for_reads_only(
+    status: int, api: AsyncConversationsClient, loopback: Loopback, sleeps: Sleeps
+) -> None:
+    history = "/v1/conversations/c1/history"
+    loopback.reply(
+        "GET", history, Json({"message": "x"}, status=status), Json({"conversation_id": "c1", "entries": []})
+    )
+    assert (await api.history("c1")).conversation_id == "c1"
+    assert loopback.count("GET", history) == 2
+    loopback.reply("POST", PATH, Json({"message": "x"}, status=status), OK)
+    with pytest.raises(mc.RequestOutcomeUnknownError) as info:
+        await api.start(inputs="hi", model="m")
+    assert loopback.count("POST", PATH) == 1  # never resent
+    err = info.value
+    assert err.attempts == 1 and err.operation == "start"
+    assert isinstance(err.reason, mc.InternalServerError) and err.reason.status == status
+    assert err.__cause__ is err.reason
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
@@ -137,21 +176,30 @@ async def test_retries_exhausted_raise_last_error(
     api: AsyncConversationsClient, loopback: Loopback, sleeps: Sleeps
 ) -> None:
     loopback.reply("POST", PATH, Json({"message": "down"}, status=503))
-    with pytest.raises(mc.InternalServerError):
+    with pytest.raises(mc.InternalServerError) as info:
         await api.start(inputs="hi", model="m", max_retries=4)
     assert loopback.count("POST", PATH) == 5
+    assert info.value.attempts == 5 and "attempts" not in str(info.value.__dict__.get("message", ""))
 
 
-async def test_backoff_grows_exponentially_with_jitter(
-    api: AsyncConversationsClient, loopback: Loopback, sleeps: Sleeps
+@pytest.mark.parametrize("jitter", [0.0, 0.5, 0.999999])
+async def test_backoff_is_exponential_with_full_jitter(
+    jitter: float, loopback: Loopback, sleeps: Sleeps
 ) -> None:
-    loopback.reply("POST", PATH, Json({"message": "down"}, status=500))
-    with pytest.raises(mc.InternalServerError):
-        await api.start(inputs="hi", model="m", max_retries=6)
+    loopback.reply("POST", PATH, Json({"message": "down"}, status=503))
+    c = AsyncConversationsClient(API_KEY, base_url=loopback.url, backoff=Backoff(0.5, 8.0, 60.0))
+    async with recording(c, sleeps, jitter) as c:
+        with pytest.raises(mc.InternalServerError):
+            await c.start(inputs="hi", model="m", max_retries=6)
     caps = [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
-    assert len(sleeps.delays) == 6
-    for delay, cap in zip(sleeps.delays, caps, strict=True):
-        assert 0.75 * cap <= delay <= cap
+    assert sleeps.delays == pytest.approx([cap * jitter for cap in caps])
+
+
+def test_backoff_never_overflows() -> None:
+    backoff = Backoff(0.5, 8.0, 60.0)
+    for attempt in (1023, 1024, 10**6, 10**18):
+        assert backoff.delay(attempt, None, 0.5) == 4.0
+    assert backoff.delay(10**6, 2.0, 0.5) == 6.0
 
 
 @pytest.mark.parametrize(
@@ -171,7 +219,36 @@ async def test_retry_after_is_honoured(
 ) -> None:
     loopback.reply("POST", PATH, Json({"message": "slow down"}, status=429, headers=headers), OK)
     await api.start(inputs="hi", model="m")
-    assert sleeps.delays == [expected]
+    assert sleeps.delays == [expected]  # the floor, with a jitter draw of 0
+
+
+async def test_retry_after_is_a_floor_with_jitter_above(loopback: Loopback) -> None:
+    """200 callers told "Retry-After: 1" at once do not come back in the same millisecond."""
+    loopback.reply("POST", PATH, Json({"message": "slow down"}, status=429, headers={"Retry-After": "1"}), OK)
+    waits: list[float] = []
+    for _ in range(200):
+        sleeps = Sleeps()
+        c = AsyncConversationsClient(API_KEY, base_url=loopback.url, backoff=Backoff(0.5, 8.0, 60.0))
+        c._rt.retry.sleep = sleeps
+        waits.append(c._rt.retry._delay(c._call("POST", PATH, {}, operation="start"), _failure_429(), 1))
+        await c.aclose()
+    assert min(waits) >= 1.0 and max(waits) <= 1.5
+    assert len({round(w, 3) for w in waits}) > 150  # spread, not lock-step
+
+
+def _failure_429() -> object:
+    from mistral_conv._retry import Failure, Outcome
+
+    return Failure(status_error(429, b"{}", headers={"retry-after": "1"}), Outcome.REFUSED, 1.0)
+
+
+async def test_rate_limit_error_says_the_servers_wait(
+    api: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    loopback.reply("POST", PATH, Json({"message": "slow down"}, status=429, headers={"Retry-After": "7"}))
+    with pytest.raises(mc.RateLimitError) as info:
+        await api.start(inputs="hi", model="m", max_retries=0)
+    assert info.value.retry_after == 7.0 and info.value.attempts == 1
 
 
 async def test_retry_after_http_date(
@@ -183,18 +260,44 @@ async def test_retry_after_http_date(
     assert 25 <= sleeps.delays[0] <= 31
 
 
-async def test_connection_dropped_is_retried(api: AsyncConversationsClient, loopback: Loopback) -> None:
+async def test_connection_dropped_is_retried_for_reads_not_for_turns(
+    api: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    loopback.reply(
+        "GET",
+        "/v1/conversations/c1",
+        Drop(),
+        Json(
+            {
+                "id": "c1",
+                "model": "m",
+                "created_at": "2025-01-01T00:00:00Z",
+                "updated_at": "2025-01-01T00:00:00Z",
+            }
+        ),
+    )
+    assert (await api.get("c1")).id == "c1"
+    assert loopback.count("GET", "/v1/conversations/c1") == 2
     loopback.reply("POST", PATH, Drop(), OK)
-    assert (await api.start(inputs="hi", model="m")).conversation_id == "conv_1"
-    assert loopback.count("POST", PATH) == 2
+    with pytest.raises(mc.RequestOutcomeUnknownError):
+        await api.start(inputs="hi", model="m")
+    assert loopback.count("POST", PATH) == 1
+    assert (await api.start(inputs="hi", model="m", retry_unknown_outcome=True)).conversation_id == "conv_1"
 
 
-async def test_connection_error_is_typed(sleeps: Sleeps) -> None:
-    transport = Transport(base_url="http://127.0.0.1:9", api_key=API_KEY, sleep=sleeps)
-    async with AsyncConversationsClient(transport=transport, max_retries=1) as c:
+@pytest.mark.parametrize("operation", ["get", "start"])
+async def test_refused_connection_is_not_sent_so_retried_for_every_method(
+    operation: str, sleeps: Sleeps
+) -> None:
+    c = AsyncConversationsClient(API_KEY, base_url="http://127.0.0.1:9", max_retries=1)
+    async with recording(c, sleeps) as c:
         with pytest.raises(mc.APIConnectionError) as info:
-            await c.get("conv_1")
-    assert not isinstance(info.value, mc.APIStatusError) and len(sleeps.delays) == 1
+            if operation == "get":
+                await c.get("conv_1")
+            else:
+                await c.start(inputs="hi", model="m")
+    err = info.value
+    assert type(err) is mc.APIConnectionError and len(sleeps.delays) == 1 and err.attempts == 2
 
 
 async def test_bad_json_body_raises_response_decode_error(
@@ -216,7 +319,7 @@ async def test_api_key_never_leaks(loopback: Loopback, caplog: pytest.LogCapture
     async with AsyncConversationsClient(API_KEY, base_url=loopback.url, backoff=Backoff(0.001, 0.001)) as c:
         texts = [repr(c), repr(c.transport), str(c.__dict__)]
         with pytest.raises(mc.AuthenticationError) as info:
-            await c.start(inputs="hi", model="m")
+            await c.start(inputs="hi", model="m", retry_unknown_outcome=True)
         texts += [str(info.value), repr(info.value), str(info.value.__dict__)]
     texts += [r.getMessage() for r in caplog.records]
     assert caplog.records  # the attempts were logged

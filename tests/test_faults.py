@@ -19,9 +19,15 @@ from mistral_conv.testing import Fault, LocalConversationsServer
 
 from .conftest import FAST_BACKOFF
 
-KINDS = ("plain", "stream, before the first event", "stream, after the first event")
+KINDS = (
+    "start, append, restart",
+    "get, list, history, messages, delete",
+    "stream, before the first event",
+    "stream, after the first event",
+)
 NA = "n/a (a status comes before any event)"
 RETRIED = "retried, succeeded"
+UNKNOWN = "RequestOutcomeUnknownError"
 
 FAULTS: dict[str, Fault] = {
     "429 with Retry-After": Fault.error_status(429, retry_after=0.01),
@@ -36,17 +42,47 @@ FAULTS: dict[str, Fault] = {
     "conversation.response.error": Fault.stream_error(),
 }
 
-MATRIX: dict[str, tuple[str, str, str]] = {
-    "429 with Retry-After": (RETRIED, RETRIED, NA),
-    "500": (RETRIED, RETRIED, NA),
-    "503": (RETRIED, RETRIED, NA),
-    "connection dropped before headers": (RETRIED, RETRIED, NA),
-    "disconnect mid-body": (RETRIED, RETRIED, "StreamInterruptedError, partial kept"),
-    "stall longer than the time limit": (RETRIED, RETRIED, "APITimeoutError (read), partial kept"),
-    "slow trickle": ("succeeded", "succeeded", "succeeded"),
-    "malformed JSON": ("ResponseDecodeError", "succeeded, UnknownEvent kept", "succeeded, UnknownEvent kept"),
-    "HTML error page (502)": (RETRIED, RETRIED, NA),
-    "conversation.response.error": (RETRIED, "StreamError", "StreamError, partial kept"),
+MATRIX: dict[str, tuple[str, str, str, str]] = {
+    "429 with Retry-After": (RETRIED, RETRIED, RETRIED, NA),
+    "500": (f"{UNKNOWN}: InternalServerError", RETRIED, f"{UNKNOWN}: InternalServerError", NA),
+    "503": (RETRIED, RETRIED, RETRIED, NA),
+    "connection dropped before headers": (
+        f"{UNKNOWN}: APIConnectionError",
+        RETRIED,
+        f"{UNKNOWN}: APIConnectionError",
+        NA,
+    ),
+    "disconnect mid-body": (
+        f"{UNKNOWN}: APIConnectionError",
+        RETRIED,
+        f"{UNKNOWN}: APIConnectionError",
+        f"{UNKNOWN}: APIConnectionError, partial kept",
+    ),
+    "stall longer than the time limit": (
+        f"{UNKNOWN}: APITimeoutError (read)",
+        RETRIED,
+        f"{UNKNOWN}: APITimeoutError (read)",
+        f"{UNKNOWN}: APITimeoutError (read), partial kept",
+    ),
+    "slow trickle": ("succeeded", "succeeded", "succeeded", "succeeded"),
+    "malformed JSON": (
+        "ResponseDecodeError",
+        "ResponseDecodeError",
+        "succeeded, UnknownEvent kept",
+        "succeeded, UnknownEvent kept",
+    ),
+    "HTML error page (502)": (
+        f"{UNKNOWN}: InternalServerError",
+        RETRIED,
+        f"{UNKNOWN}: InternalServerError",
+        NA,
+    ),
+    "conversation.response.error": (
+        f"{UNKNOWN}: InternalServerError",
+        RETRIED,
+        "StreamError",
+        "StreamError, partial kept",
+    ),
 }
 
 
@@ -56,21 +92,41 @@ async def server() -> AsyncIterator[LocalConversationsServer]:
         yield s
 
 
-async def observe(server: LocalConversationsServer, fault: Fault, kind: str) -> str:
+def describe(exc: mc.MistralError) -> str:
+    """What the caller saw, in the words of the README's table."""
+    name = type(exc).__name__
+    reason = exc.reason if isinstance(exc, mc.RequestOutcomeUnknownError) else exc
+    if reason is not exc:
+        name += f": {type(reason).__name__}"
+    if isinstance(reason, mc.APITimeoutError):
+        name += f" ({reason.limit})"
+    partial = getattr(exc, "partial", None)
+    return f"{name}, partial kept" if partial is not None and partial.output_text else name
+
+
+async def observe(
+    server: LocalConversationsServer, fault: Fault, kind: str, *, retry_unknown: bool = False
+) -> str:
     """Run one cell and describe what the caller saw."""
-    after = 2 if kind == KINDS[2] else 0
+    after = 2 if kind == KINDS[3] else 0
     if fault.kind in ("disconnect", "stall", "malformed", "stream_error"):
         fault = Fault(**{**fault.__dict__, "after_events": after})
-    server.inject(fault, times=1)
-    timeout = Timeout(connect=5, read=0.2, total=5, first_event=0.2)
+    timeout = Timeout(connect=5, read=0.2, total=5, first_event=0.5)
     async with AsyncConversationsClient(
-        "k", base_url=server.url, backoff=FAST_BACKOFF, timeout=timeout
+        "k", base_url=server.url, backoff=FAST_BACKOFF, timeout=timeout, retry_unknown_outcome=retry_unknown
     ) as client:
-        before = len(server.requests)
+        method = "GET" if kind == KINDS[1] else "POST"
+        if kind == KINDS[1]:
+            cid = (await client.start(inputs="hello there", model="m")).conversation_id
+        server.inject(fault, times=1, method=method)
+        before = sum(1 for m, _ in server.requests if m == method)
         try:
-            if kind == "plain":
-                result = await client.start(inputs="hello there", model="m")
-                text = result.output_text
+            if kind == KINDS[0]:
+                text = (await client.start(inputs="hello there", model="m")).output_text
+                unknown = False
+            elif kind == KINDS[1]:
+                history = await client.history(cid)
+                text = " ".join(getattr(e, "content", "") for e in history.entries)
                 unknown = False
             else:
                 stream = client.start_stream(inputs="hello there", model="m")
@@ -78,24 +134,30 @@ async def observe(server: LocalConversationsServer, fault: Fault, kind: str) -> 
                 text = stream.current_response().output_text
                 unknown = any(isinstance(e, UnknownEvent) for e in events)
         except mc.MistralError as exc:
-            name = type(exc).__name__
-            if isinstance(exc, mc.APITimeoutError):
-                name += f" ({exc.limit})"
-            partial = getattr(exc, "partial", None)
-            return f"{name}, partial kept" if partial is not None and partial.output_text else name
+            return describe(exc)
         assert "hello there" in text
-        attempts = len(server.requests) - before
+        attempts = sum(1 for m, _ in server.requests if m == method) - before
         if attempts > 1:
             return RETRIED
         return "succeeded, UnknownEvent kept" if unknown else "succeeded"
 
 
-CELLS = [(name, i) for name in MATRIX for i in range(3) if MATRIX[name][i] != NA]
+CELLS = [(name, i) for name in MATRIX for i in range(4) if MATRIX[name][i] != NA]
 
 
 @pytest.mark.parametrize(("name", "kind"), CELLS, ids=[f"{n} | {KINDS[k]}" for n, k in CELLS])
 async def test_fault_cell(name: str, kind: int, server: LocalConversationsServer) -> None:
     assert await observe(server, FAULTS[name], KINDS[kind]) == MATRIX[name][kind]
+
+
+OPTED_IN = [(name, i) for name, i in CELLS if i in (0, 2) and MATRIX[name][i].startswith(UNKNOWN)]
+
+
+@pytest.mark.parametrize(("name", "kind"), OPTED_IN, ids=[f"{n} | {KINDS[k]}" for n, k in OPTED_IN])
+async def test_retry_unknown_outcome_resends(name: str, kind: int, server: LocalConversationsServer) -> None:
+    """With ``retry_unknown_outcome=True`` a turn whose outcome is unknown is sent again (and may be
+    stored twice): the caller's explicit choice."""
+    assert await observe(server, FAULTS[name], KINDS[kind], retry_unknown=True) == RETRIED
 
 
 def test_readme_table_matches() -> None:
@@ -107,6 +169,7 @@ def test_readme_table_matches() -> None:
         cells = [c.strip() for c in row.strip("|").split("|")]
         table[cells[0]] = tuple(cells[1:])
     assert table == MATRIX
+    assert "| fault | " + " | ".join(KINDS) + " |" in section
 
 
 def test_fault_header_round_trip() -> None:

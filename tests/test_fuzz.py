@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from mistral_conv import ResponseDecodeError
 from mistral_conv._accumulate import StreamState, accumulate_batch
+from mistral_conv._calls import RawResponse as Response
 from mistral_conv._client import _decode, _history, _messages, _response
 from mistral_conv._errors import APIStatusError, status_error
 from mistral_conv._sse import EventTooLarge, SSEDecoder
 from mistral_conv._streaming import decode_event, decode_events
-from mistral_conv._transport import Response
 from mistral_conv.models import (
     AgentConversation,
     ConversationDecoder,
@@ -176,7 +176,7 @@ def test_response_decoders_give_a_model_or_response_decode_error(
     decode, expected = decoder
     body = value if isinstance(value, bytes) else msgspec.json.encode(value)
     try:
-        result = _decode(Response(200, {}, body), decode)
+        result = _decode(Response(200, {}, body, None), decode)
     except ResponseDecodeError as exc:
         assert exc.body == body
         return

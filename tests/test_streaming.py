@@ -194,10 +194,12 @@ async def test_disconnect_mid_stream_keeps_partial_and_is_not_retried(
         PATH,
         Sse([sse_body(*text_events("one", " two")), sse_body(*text_events(" three"))], drop_after=1),
     )
-    with pytest.raises(mc.StreamInterruptedError) as info:
+    with pytest.raises(mc.RequestOutcomeUnknownError) as info:
         await client.start_stream(inputs="x", model="m").final_response()
     assert isinstance(info.value, mc.APIConnectionError)
+    assert type(info.value.reason) is mc.APIConnectionError  # the body was cut short
     assert info.value.partial is not None and info.value.partial.output_text == "one two"
+    assert info.value.conversation_id == "conv_s" and info.value.operation == "start"
     assert loopback.count("POST", PATH) == 1
 
 
@@ -205,19 +207,33 @@ async def test_body_ending_without_done_is_an_interruption(
     client: AsyncConversationsClient, loopback: Loopback
 ) -> None:
     loopback.reply("POST", PATH, Sse([sse_body(*text_events("half"))]))
-    with pytest.raises(mc.StreamInterruptedError, match=r"before conversation\.response\.done") as info:
+    with pytest.raises(mc.RequestOutcomeUnknownError, match=r"before conversation\.response\.done") as info:
         await client.start_stream(inputs="x", model="m").final_response()
+    assert isinstance(info.value.reason, mc.StreamInterruptedError)
     assert info.value.partial is not None and info.value.partial.output_text == "half"
 
 
 async def test_retry_before_first_event(client: AsyncConversationsClient, loopback: Loopback) -> None:
     good = Sse([sse_body(*text_events("ok"), DONE)])
     loopback.reply(
-        "POST", PATH, Drop(), Json({"message": "busy"}, status=503), Sse([b""], drop_after=0), good
+        "POST", PATH, Json({"message": "busy"}, status=503), Json({"message": "slow"}, status=429), good
     )
     final = await client.start_stream(inputs="x", model="m", max_retries=3).final_response()
     assert final.output_text == "ok"
-    assert loopback.count("POST", PATH) == 4
+    assert loopback.count("POST", PATH) == 3
+
+
+async def test_unknown_outcome_before_first_event_is_not_resent_unless_asked(
+    client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    good = Sse([sse_body(*text_events("ok"), DONE)])
+    loopback.reply("POST", PATH, Drop(), Sse([b""], drop_after=0), good)
+    with pytest.raises(mc.RequestOutcomeUnknownError):
+        await client.start_stream(inputs="x", model="m", max_retries=3).final_response()
+    assert loopback.count("POST", PATH) == 1
+    stream = client.start_stream(inputs="x", model="m", max_retries=3, retry_unknown_outcome=True)
+    assert (await stream.final_response()).output_text == "ok"
+    assert loopback.count("POST", PATH) == 3  # one for the first call, two (one resent) for the second
 
 
 async def test_stream_status_error_is_typed(client: AsyncConversationsClient, loopback: Loopback) -> None:
@@ -229,29 +245,29 @@ async def test_stream_status_error_is_typed(client: AsyncConversationsClient, lo
 
 async def test_first_event_timeout(client: AsyncConversationsClient, loopback: Loopback) -> None:
     loopback.reply("POST", PATH, Sse([], stall_after=0))
-    with pytest.raises(mc.APITimeoutError) as info:
+    with pytest.raises(mc.RequestOutcomeUnknownError) as info:
         await client.start_stream(
             inputs="x", model="m", timeout=Timeout(first_event=0.2), max_retries=0
         ).final_response()
-    assert info.value.limit == "first_event"
+    assert isinstance(info.value.reason, mc.APITimeoutError) and info.value.reason.limit == "first_event"
 
 
 async def test_idle_timeout_keeps_partial(client: AsyncConversationsClient, loopback: Loopback) -> None:
     loopback.reply("POST", PATH, Sse([sse_body(*text_events("so", " far"))], stall_after=1))
-    with pytest.raises(mc.APITimeoutError) as info:
+    with pytest.raises(mc.RequestOutcomeUnknownError) as info:
         await client.start_stream(inputs="x", model="m", timeout=Timeout(read=0.2)).final_response()
-    assert info.value.limit == "read"
+    assert isinstance(info.value.reason, mc.APITimeoutError) and info.value.reason.limit == "read"
     assert info.value.partial is not None and info.value.partial.output_text == "so far"
     assert loopback.count("POST", PATH) == 1
 
 
 async def test_stream_total_timeout(client: AsyncConversationsClient, loopback: Loopback) -> None:
     loopback.reply("POST", PATH, Sse([sse_body(*text_events("x"))], stall_after=1))
-    with pytest.raises(mc.APITimeoutError) as info:
+    with pytest.raises(mc.RequestOutcomeUnknownError) as info:
         await client.start_stream(
             inputs="x", model="m", timeout=Timeout(read=None, stream_total=0.3)
         ).final_response()
-    assert info.value.limit == "total"
+    assert isinstance(info.value.reason, mc.APITimeoutError) and info.value.reason.limit == "stream_total"
 
 
 @pytest.fixture

@@ -1,0 +1,226 @@
+"""The default transport, over aiohttp: the only module of the package that imports it.
+
+It turns aiohttp's exceptions into the seam's :class:`TransportError` classes, raised
+outside aiohttp's own exception context, so no aiohttp object (some hold the request's
+headers, and so the API key) is reachable from what the client raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from typing import Self
+
+import aiohttp
+import yarl
+
+from ._errors import ClientClosedError, ResponseTooLargeError
+from ._transport import (
+    ConnectError,
+    ConnectTimeout,
+    HTTPRequest,
+    HTTPResponse,
+    ReadError,
+    ReadTimeout,
+    TransportError,
+)
+
+__all__ = ["AiohttpTransport", "env_proxy"]
+
+# aiohttp rounds limits of this many seconds or more up to a whole second; the client's
+# phase limits are exact, so the rounding is switched off.
+_NO_CEIL = 1e12
+
+
+def env_proxy(url: yarl.URL) -> str | None:
+    """The proxy the environment sets for ``url`` (``*_PROXY`` variables, minus ``NO_PROXY``)."""
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if not proxy or (url.host and urllib.request.proxy_bypass(url.host)):
+        return None
+    return proxy
+
+
+def _send_error(exc: BaseException) -> TransportError:
+    """The seam's error for an aiohttp failure while sending and waiting for the headers."""
+    name = type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ConnectTimeout(f"timed out opening a connection ({name})")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ConnectError(f"could not connect: {name}: {exc.strerror or exc.os_error}")
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return ReadTimeout(f"the server went silent ({name})")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return ReadError("the server closed the connection before answering")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ConnectError(f"invalid URL: {exc}")
+    return ReadError(f"the connection failed: {name}")
+
+
+def _read_error(exc: BaseException) -> TransportError:
+    """The seam's error for an aiohttp failure while reading a body."""
+    name = type(exc).__name__
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return ReadTimeout(f"the server went silent ({name})")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return ReadError("the response body was cut short")
+    return ReadError(f"the connection broke: {name}")
+
+
+class _Chunks:
+    """The body's chunks, with read failures mapped to the seam's errors."""
+
+    __slots__ = ("_readany",)
+
+    def __init__(self, readany: Callable[[], asyncio.Future[bytes]] | Callable[[], object]) -> None:
+        self._readany = readany
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            chunk: bytes = await self._readany()  # type: ignore[misc]
+        except (aiohttp.ClientError, OSError) as exc:
+            error = _read_error(exc)
+        else:
+            if chunk:
+                return chunk
+            raise StopAsyncIteration
+        raise error  # outside the except block: aiohttp's exception is not chained
+
+
+class AiohttpResponse(HTTPResponse):
+    """An aiohttp response behind the seam."""
+
+    __slots__ = ("_resp",)
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        super().__init__(resp.status, resp.headers)
+        self._resp = resp
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        return _Chunks(self._resp.content.readany)
+
+    async def read(self, limit: int) -> bytes:
+        resp = self._resp
+        length = resp.content_length
+        if length is not None and length > limit:
+            raise ResponseTooLargeError(f"response body of {length} bytes exceeds the limit of {limit}")
+        if length is None or "content-encoding" in resp.headers:
+            # Unknown or compressed length: count the decoded bytes as they arrive.
+            return await super().read(limit)
+        try:
+            return await resp.read()
+        except (aiohttp.ClientError, OSError) as exc:
+            error = _read_error(exc)
+        raise error
+
+    async def aclose(self) -> None:
+        resp = self._resp
+        if resp.content.is_eof():
+            resp.release()
+        else:
+            resp.close()
+
+
+class AiohttpTransport:
+    """Sends requests over one lazily created ``aiohttp.ClientSession``.
+
+    The session is created inside the running event loop on first use. Proxy
+    variables (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``, …) are read then, once
+    per host, rather than through aiohttp's ``trust_env``, which looks them (and
+    ``~/.netrc``) up in a worker thread on every request: two thread hops a call,
+    and a ``~/.netrc`` entry for the API host would clash with the key.
+    ``max_connections`` sizes the pool; ``verify_ssl`` checks certificates.
+    """
+
+    def __init__(self, *, max_connections: int = 100, verify_ssl: bool = True) -> None:
+        self._max_connections = max_connections
+        self._verify_ssl = verify_ssl
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._urls: dict[str, yarl.URL] = {}
+        self._proxies: dict[tuple[str, str | None], str | None] = {}
+
+    def __repr__(self) -> str:
+        return f"AiohttpTransport(max_connections={self._max_connections})"
+
+    @property
+    def connections_in_use(self) -> int:
+        """Connections taken from the pool and not yet given back."""
+        session = self._session
+        if session is None or session.connector is None:
+            return 0
+        return len(session.connector._acquired)  # aiohttp exposes no public count
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The aiohttp session, once created."""
+        return self._session
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and self._loop is loop:
+            return session
+        if session is not None and self._loop is not None and not self._loop.is_closed():
+            raise ClientClosedError(
+                "this client is bound to another running event loop; "
+                "use one client per event loop (or the blocking ConversationsClient)"
+            )
+        if session is not None:
+            # The loop that owned the old session is gone, and its sockets with it.
+            session.detach()
+        connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self._verify_ssl)
+        self._session = aiohttp.ClientSession(connector=connector)
+        self._proxies.clear()
+        self._loop = loop
+        return self._session
+
+    def _url(self, url: str) -> tuple[yarl.URL, str | None]:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = yarl.URL(url, encoded=True)
+            if len(self._urls) < 1024:  # the fixed routes, and the latest conversations
+                self._urls[url] = parsed
+        key = (parsed.scheme, parsed.host)
+        if key not in self._proxies:
+            self._proxies[key] = env_proxy(parsed)
+        return parsed, self._proxies[key]
+
+    async def send(self, request: HTTPRequest) -> HTTPResponse:
+        """Send ``request``; return once the status line and headers are in."""
+        session = self._get_session()
+        url, proxy = self._url(request.url)
+        timeout = aiohttp.ClientTimeout(
+            connect=request.pool_timeout,
+            sock_connect=request.connect_timeout,
+            sock_read=request.read_timeout,
+            ceil_threshold=_NO_CEIL,
+        )
+        try:
+            resp = await session.request(
+                request.method,
+                url,
+                data=request.body,
+                headers=request.headers,
+                timeout=timeout,
+                allow_redirects=False,
+                proxy=proxy,
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            error = _send_error(exc)
+        else:
+            return AiohttpResponse(resp)
+        raise error  # outside the except block: aiohttp's exception is not chained
+
+    async def aclose(self) -> None:
+        """Close the session and its connections. Idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()

@@ -1,0 +1,296 @@
+"""One call's life above the transport seam: its attempts, its limits, and how a close ends it.
+
+``Runtime`` is what a client owns: the transport, the retry policy, and the set of
+calls and streams in flight, which ``aclose()`` ends with ``ClientClosedError``.
+A call or stream waiting on I/O is woken by cancelling the task that waits (the
+only way that reaches any transport's pending read); ``Guard`` keeps that
+cancellation apart from the caller's own, so neither is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ClientClosedError,
+    MistralError,
+    ResponseTooLargeError,
+    retry_after,
+    status_error,
+)
+from ._options import Timeout
+from ._retry import CallInfo, Failure, Outcome, RetryPolicy, log_attempt, status_outcome
+from ._transport import (
+    ConnectTimeout,
+    HTTPRequest,
+    HTTPResponse,
+    ReadTimeout,
+    Transport,
+    TransportError,
+)
+
+__all__ = ["Call", "Guard", "RawResponse", "Runtime", "send_attempt", "transport_failure", "within"]
+
+T = TypeVar("T")
+
+# A phase limit given to the transport for its connect and pool waits is this much shorter
+# than the phase itself, so a wait that runs out is reported by the transport as "not sent"
+# before the phase's own timer fires (which could not tell).
+_MARGIN = 0.005
+_ERROR_BODY_LIMIT = 1024 * 1024
+
+
+class Call(CallInfo):
+    """One API call, ready to send as many attempts as the policy allows."""
+
+    __slots__ = ("body", "headers", "stream", "timeout", "url")
+
+    def __init__(
+        self,
+        info: CallInfo,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        timeout: Timeout,
+        stream: bool,
+    ) -> None:
+        super().__init__(
+            info.method, info.path, info.operation, info.max_retries, info.retry_unknown, info.conversation_id
+        )
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+        self.stream = stream
+
+    def http_request(self, budget: float | None) -> HTTPRequest:
+        """The request of one attempt whose phase may last ``budget`` seconds."""
+        t = self.timeout
+        connect, pool, read = t.connect, None, t.read
+        if budget is not None:
+            pool = max(budget - _MARGIN, _MARGIN)
+            if connect is None or connect > pool:
+                connect = pool
+        if not self.stream and read is not None and t.total is not None and read >= t.total:
+            # A wait between reads can never outlast the whole call: leave the per-read
+            # timer (armed and cancelled on every socket read) off the plain path.
+            read = None
+        return HTTPRequest(
+            self.method,
+            self.url,
+            self.headers,
+            self.body,
+            connect_timeout=connect,
+            pool_timeout=pool,
+            read_timeout=read,
+        )
+
+
+class Guard:
+    """Wakes the task waiting on a call's I/O when the call must end (close, abort)."""
+
+    __slots__ = ("requested", "task")
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[object] | None = None
+        self.requested = False
+
+    def interrupt(self) -> None:
+        """Cancel the waiting task, if one waits (and is not the current one)."""
+        task = self.task
+        if task is not None and not self.requested and task is not asyncio.current_task():
+            self.requested = True
+            task.cancel()
+
+    def caught(self) -> bool:
+        """In ``except CancelledError``: whether it was only this guard's cancellation (then consumed)."""
+        if not self.requested or self.task is None:
+            return False
+        self.requested = False
+        return self.task.uncancel() == 0
+
+
+class Abortable(Protocol):
+    """A call or stream in flight, which the client's close must end."""
+
+    async def abort(self, error: ClientClosedError) -> None: ...
+
+
+class Runtime:
+    """What a client owns: its transport, its retry policy, and what is in flight."""
+
+    __slots__ = ("closed", "inflight", "max_body_size", "max_event_size", "retry", "transport")
+
+    def __init__(
+        self, transport: Transport, retry: RetryPolicy, *, max_body_size: int, max_event_size: int
+    ) -> None:
+        self.transport = transport
+        self.retry = retry
+        self.max_body_size = max_body_size
+        self.max_event_size = max_event_size
+        self.inflight: set[Abortable] = set()
+        self.closed = False
+
+    def check_open(self) -> None:
+        """Raise ``ClientClosedError`` once the client was closed."""
+        if self.closed:
+            raise ClientClosedError("the client is closed; create a new one")
+
+    async def aclose(self) -> None:
+        """End everything in flight with ``ClientClosedError``, then close the transport."""
+        self.closed = True
+        for item in list(self.inflight):
+            await item.abort(ClientClosedError("the client was closed while this call was in flight"))
+        # The interrupted tasks unwind on their next turn of the loop; give them a few
+        # turns so that their connections are back before the pool closes.
+        for _ in range(20):
+            if not self.inflight:
+                break
+            await asyncio.sleep(0)
+        await self.transport.aclose()
+
+
+class RawResponse:
+    """A whole plain answer: status, headers, body and the request id."""
+
+    __slots__ = ("body", "headers", "request_id", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes, request_id: str | None) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.request_id = request_id
+
+
+class PlainCall:
+    """A plain (non-stream) call in flight: attempts under the retry policy, ended by close."""
+
+    __slots__ = ("_call", "_guard", "_reason", "_rt")
+
+    def __init__(self, rt: Runtime, call: Call) -> None:
+        self._rt = rt
+        self._call = call
+        self._guard = Guard()
+        self._reason: ClientClosedError | None = None
+
+    async def abort(self, error: ClientClosedError) -> None:
+        self._reason = error
+        self._guard.interrupt()
+
+    async def run(self) -> RawResponse:
+        """Run the call to its answer; raise its final error, or ``ClientClosedError`` on close."""
+        rt = self._rt
+        rt.check_open()
+        guard = self._guard
+        guard.task = asyncio.current_task()
+        rt.inflight.add(self)
+        try:
+            return await rt.retry.run(self._call, self._attempt)
+        except asyncio.CancelledError:
+            if not guard.caught() or self._reason is None:
+                raise
+            reason = self._reason
+        finally:
+            rt.inflight.discard(self)
+            guard.task = None
+        raise ClientClosedError(str(reason))
+
+    async def _attempt(self, number: int) -> RawResponse:
+        total = self._call.timeout.total
+        return await within(
+            total,
+            "total",
+            lambda: f"The call took longer than its total limit of {total:g} s.",
+            self._once,
+            number,
+        )
+
+    async def _once(self, number: int, budget: float | None) -> RawResponse:
+        rt = self._rt
+        resp = await send_attempt(rt.transport, self._call, number, budget)
+        failure: Failure
+        try:
+            body = await resp.read(rt.max_body_size)
+        except TransportError as exc:
+            failure = transport_failure(exc, resp.request_id)
+        except ResponseTooLargeError as exc:
+            exc.request_id = resp.request_id
+            failure = Failure(exc, Outcome.FINAL)
+        else:
+            return RawResponse(resp.status, dict(resp.headers), body, resp.request_id)
+        finally:
+            await resp.aclose()
+        raise failure
+
+
+async def within(
+    limit: float | None,
+    name: str,
+    message: Callable[[], str],
+    run: Callable[[int, float | None], Awaitable[T]],
+    number: int,
+) -> T:
+    """``await run(number, limit)`` within ``limit`` seconds; past it, an outcome-unknown timeout."""
+    if limit is None:
+        return await run(number, None)
+    try:
+        async with asyncio.timeout(limit) as scope:
+            return await run(number, limit)
+    except TimeoutError:
+        if not scope.expired():
+            raise
+    raise Failure(APITimeoutError(message(), limit=name), Outcome.UNKNOWN)
+
+
+async def send_attempt(transport: Transport, call: Call, number: int, budget: float | None) -> HTTPResponse:
+    """Send attempt ``number``; return a success response (headers in), else raise a ``Failure``."""
+    started = time.monotonic()
+    failure: Failure
+    try:
+        resp = await transport.send(call.http_request(budget))
+    except TransportError as exc:
+        failure = transport_failure(exc, None)
+    except OSError as exc:  # a transport that lets OS errors through: they came after sending
+        failure = transport_failure(TransportError(f"{type(exc).__name__}: {exc}"), None)
+    else:
+        if resp.status < 300:
+            log_attempt(call.method, call.path, resp.status, started, resp.request_id, number)
+            return resp
+        failure = await status_failure(resp)
+        log_attempt(call.method, call.path, resp.status, started, resp.request_id, number)
+        raise failure
+    log_attempt(call.method, call.path, f"failed ({type(failure.error).__name__})", started, None, number)
+    raise failure
+
+
+def transport_failure(exc: TransportError, request_id: str | None) -> Failure:
+    """A transport error as the SDK's error, classified by whether anything was sent."""
+    error: APIConnectionError
+    if isinstance(exc, ConnectTimeout):
+        error = APITimeoutError(f"Timed out connecting to the server ({exc}).", limit="connect")
+    elif isinstance(exc, ReadTimeout):
+        error = APITimeoutError(f"Timed out waiting for data from the server ({exc}).", limit="read")
+    else:
+        error = APIConnectionError(f"Connection error: {exc}.")
+    error.request_id = request_id
+    error.__cause__ = exc
+    return Failure(error, Outcome.UNKNOWN if exc.sent else Outcome.NOT_SENT)
+
+
+async def status_failure(resp: HTTPResponse) -> Failure:
+    """Read an error answer's body (bounded) and classify its status."""
+    try:
+        body = await resp.read(_ERROR_BODY_LIMIT)
+    except (TransportError, ResponseTooLargeError, OSError):
+        body = b""
+    finally:
+        await resp.aclose()
+    headers = {k.lower(): v for k, v in resp.headers.items()}
+    error: MistralError = status_error(resp.status, body, request_id=resp.request_id, headers=headers)
+    outcome = status_outcome(resp.status)
+    return Failure(error, outcome, retry_after(headers) if outcome is Outcome.REFUSED else None)

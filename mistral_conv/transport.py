@@ -1,0 +1,33 @@
+"""The transport seam, for callers who send through something other than the default.
+
+A transport sends one :class:`HTTPRequest` and returns an :class:`HTTPResponse`; the
+client does everything else (retries, status errors, limits, JSON, event streams).
+Pass one with ``AsyncConversationsClient(transport=...)``. A transport raises
+:class:`ConnectError` or :class:`ConnectTimeout` when nothing was sent, and
+:class:`ReadError` or :class:`ReadTimeout` when the request went out and the
+connection then failed: the retry policy depends on that difference.
+"""
+
+from ._aiohttp import AiohttpTransport
+from ._transport import (
+    ConnectError,
+    ConnectTimeout,
+    HTTPRequest,
+    HTTPResponse,
+    ReadError,
+    ReadTimeout,
+    Transport,
+    TransportError,
+)
+
+__all__ = [
+    "AiohttpTransport",
+    "ConnectError",
+    "ConnectTimeout",
+    "HTTPRequest",
+    "HTTPResponse",
+    "ReadError",
+    "ReadTimeout",
+    "Transport",
+    "TransportError",
+]
