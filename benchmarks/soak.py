@@ -109,10 +109,7 @@ async def soak(url: str, streams: int, cancel_fraction: float, seed: int) -> Fig
         1 for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)
     )
     lost = sum(1 for r in results if isinstance(r, str) and r != ANSWER)
-    session = client.transport.session
-    acquired = (
-        len(session.connector._acquired) if session is not None and session.connector is not None else 0
-    )
+    acquired = getattr(client.transport, "connections_in_use", 0)
     await client.aclose()
     await asyncio.sleep(0)  # let the transports finish closing
     pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]

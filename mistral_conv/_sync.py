@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 from ._client import AsyncConversationsClient
 from ._closing import Closing
+from ._errors import ClientClosedError
 from ._params import ClientOptions
 from ._streaming import ConversationStream, StreamEvent
 from .models import Conversation, ConversationResponse
@@ -36,6 +37,7 @@ _lock = threading.Lock()
 _portal: BlockingPortal | None = None
 _portal_cm: AbstractContextManager[BlockingPortal] | None = None
 _clients: weakref.WeakSet[ConversationsClient] = weakref.WeakSet()
+_stopped = False  # set at interpreter exit, once the loop thread has been stopped
 _CLEANUP_WAIT = 5.0
 
 
@@ -43,6 +45,8 @@ def _get_portal() -> BlockingPortal:
     global _portal, _portal_cm
     with _lock:
         if _portal is None:
+            if _stopped:
+                raise ClientClosedError("the SDK's loop thread has stopped: the interpreter is exiting")
             from anyio.from_thread import start_blocking_portal  # first blocking call only
 
             cm = start_blocking_portal(name="mistral-conv-loop")
@@ -55,10 +59,11 @@ def _get_portal() -> BlockingPortal:
 
 def _shutdown() -> None:
     """Close every open blocking client, then stop the loop thread."""
-    global _portal, _portal_cm
+    global _portal, _portal_cm, _stopped
     with _lock:
         portal, cm = _portal, _portal_cm
         _portal = _portal_cm = None
+        _stopped = True
     if portal is None or cm is None:
         return
     for client in list(_clients):
@@ -143,7 +148,8 @@ class SyncConversationStream(Closing):
                 batch = run_sync(self._stream.next_batch)
             except BaseException:
                 self._done = True
-                run_sync(self._stream.aclose)
+                with suppress(ClientClosedError):  # at interpreter exit the loop is already gone
+                    run_sync(self._stream.aclose)
                 raise
             if not batch:
                 self._done = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,25 @@ def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
 def spec_files(folder: Path, pattern: str) -> list[Path]:
     """The spec files matching ``pattern``, or an empty list when ../shared/spec is absent."""
     return sorted(folder.glob(pattern)) if folder.is_dir() else []
+
+
+@pytest.fixture
+def unaccepting_port() -> Iterator[int]:
+    """A listening socket whose backlog is full, so that a new connection attempt hangs."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(8):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+    yield port
+    for s in fillers:
+        s.close()
+    server.close()
 
 
 @pytest.fixture
@@ -98,6 +118,8 @@ class CompatAioresponses(aioresponses):  # type: ignore[misc]
 @pytest.fixture
 def mock_api() -> Iterator[CompatAioresponses]:
     """aioresponses, made to work on every supported aiohttp; for small request-shape tests."""
+    if RAW:
+        pytest.skip("aioresponses mocks the aiohttp transport")
     with CompatAioresponses() as m:
         yield m
 
@@ -110,3 +132,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "live" in item.keywords and not (wanted and has_key):
             reason = "live tests run only with -m live" if not wanted else "MISTRAL_API_KEY is not set"
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+# -- the suite through another transport ------------------------------------------------
+#
+# MISTRAL_CONV_TEST_TRANSPORT=raw swaps the default transport for tests/rawhttp.py, which
+# does not use aiohttp, so the whole suite proves the seam; tests of what only the aiohttp
+# transport does (its pool internals, compression, proxies) are marked ``aiohttp_only``.
+
+RAW = os.environ.get("MISTRAL_CONV_TEST_TRANSPORT") == "raw"
+
+
+@pytest.fixture(autouse=True)
+def _default_transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not RAW:
+        return
+    if request.node.get_closest_marker("aiohttp_only"):
+        pytest.skip("about the aiohttp transport itself")
+    import mistral_conv._aiohttp
+
+    from .rawhttp import RawTransport
+
+    monkeypatch.setattr(mistral_conv._aiohttp, "AiohttpTransport", RawTransport)

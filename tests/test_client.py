@@ -227,6 +227,7 @@ def test_header_injection_in_key_is_refused() -> None:
     assert info.value.field == "api_key" and "abc" not in str(info.value)
 
 
+@pytest.mark.aiohttp_only
 async def test_session_is_created_lazily_in_the_running_loop(loopback: Loopback) -> None:
     client = AsyncConversationsClient(API_KEY, base_url=loopback.url)
     assert client.transport.session is None
@@ -238,6 +239,7 @@ async def test_session_is_created_lazily_in_the_running_loop(loopback: Loopback)
     assert session.closed
 
 
+@pytest.mark.aiohttp_only
 async def test_proxy_variables_are_honoured(monkeypatch: pytest.MonkeyPatch, loopback: Loopback) -> None:
     monkeypatch.setenv("HTTP_PROXY", loopback.url)
     monkeypatch.delenv("NO_PROXY", raising=False)

@@ -21,9 +21,7 @@ def delta(text: str) -> dict[str, object]:
 
 
 def acquired(client: AsyncConversationsClient) -> int:
-    session = client.transport.session
-    assert session is not None and session.connector is not None
-    return len(session.connector._acquired)
+    return client.transport.connections_in_use  # type: ignore[attr-defined, no-any-return]
 
 
 async def assert_clean(client: AsyncConversationsClient) -> None:
@@ -53,6 +51,7 @@ async def test_stream_read_to_the_end(client: AsyncConversationsClient, loopback
     await assert_clean(client)
 
 
+@pytest.mark.aiohttp_only
 async def test_connection_is_reused_after_a_complete_stream(
     client: AsyncConversationsClient, loopback: Loopback
 ) -> None:

@@ -69,6 +69,7 @@ async def tls_server(certificate: tuple[Path, Path]) -> AsyncIterator[str]:
     await runner.cleanup()
 
 
+@pytest.mark.aiohttp_only
 async def test_tls_is_verified_by_default_and_only_off_on_request(tls_server: str) -> None:
     async with AsyncConversationsClient(API_KEY, base_url=tls_server, max_retries=0) as client:
         with pytest.raises(mc.APIConnectionError, match=r"(?i)certificate"):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -268,25 +266,6 @@ async def test_stream_total_timeout(client: AsyncConversationsClient, loopback: 
             inputs="x", model="m", timeout=Timeout(read=None, stream_total=0.3)
         ).final_response()
     assert isinstance(info.value.reason, mc.APITimeoutError) and info.value.reason.limit == "stream_total"
-
-
-@pytest.fixture
-def unaccepting_port() -> Iterator[int]:
-    """A listening socket whose backlog is full, so that a new connection attempt hangs."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    fillers = []
-    for _ in range(8):
-        s = socket.socket()
-        s.setblocking(False)
-        s.connect_ex(("127.0.0.1", port))
-        fillers.append(s)
-    yield port
-    for s in fillers:
-        s.close()
-    server.close()
 
 
 async def test_connect_timeout(unaccepting_port: int) -> None:
