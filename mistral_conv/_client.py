@@ -229,6 +229,11 @@ class AsyncConversationsClient(AsyncClosing):
             headers.update(extra_headers)
         extra_query = options.get("extra_query")
         if extra_query:
+            for name, value in extra_query.items():
+                if not isinstance(name, str) or not isinstance(value, str | int | float):
+                    raise InvalidRequestError(
+                        f"extra_query[{name!r}]", "must map strings to strings or numbers"
+                    )
             params = {**(params or {}), **extra_query}
         url = self.base_url + path
         if params:

@@ -68,13 +68,9 @@ async def trial(
 ) -> tuple[ConversationResponse | mc.MistralError, str, str]:
     """Inject ``fault`` on one turn; return what the caller got, the turn's text and the conversation."""
     timeout = Timeout(connect=5, read=0.2, total=5, first_event=2)
+    opt_in = {"retry_unknown_outcome": True} if retry_unknown else {}
     async with AsyncConversationsClient(
-        "k",
-        base_url=server.url,
-        timeout=timeout,
-        backoff=FAST_BACKOFF,
-        max_retries=2,
-        retry_unknown_outcome=retry_unknown,
+        "k", base_url=server.url, timeout=timeout, backoff=FAST_BACKOFF, max_retries=2, **opt_in
     ) as client:
         first = await client.start(inputs="setup", model="m")
         entry_id = (await client.history(first.conversation_id)).entries[-1].id
