@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Self
 
 import aiohttp
@@ -72,7 +72,7 @@ class _Chunks:
 
     __slots__ = ("_readany",)
 
-    def __init__(self, readany: Callable[[], asyncio.Future[bytes]] | Callable[[], object]) -> None:
+    def __init__(self, readany: Callable[[], Awaitable[bytes]]) -> None:
         self._readany = readany
 
     def __aiter__(self) -> Self:
@@ -80,7 +80,7 @@ class _Chunks:
 
     async def __anext__(self) -> bytes:
         try:
-            chunk: bytes = await self._readany()  # type: ignore[misc]
+            chunk = await self._readany()
         except (aiohttp.ClientError, OSError) as exc:
             error = _read_error(exc)
         else:
@@ -143,6 +143,7 @@ class AiohttpTransport:
         self._closed = False
         self._urls: dict[str, yarl.URL] = {}
         self._proxies: dict[tuple[str, str | None], str | None] = {}
+        self._timeouts: dict[tuple[float | None, float | None, float | None], aiohttp.ClientTimeout] = {}
 
     def __repr__(self) -> str:
         return f"AiohttpTransport(max_connections={self._max_connections})"
@@ -196,12 +197,14 @@ class AiohttpTransport:
         """Send ``request``; return once the status line and headers are in."""
         session = self._get_session()
         url, proxy = self._url(request.url)
-        timeout = aiohttp.ClientTimeout(
-            connect=request.pool_timeout,
-            sock_connect=request.connect_timeout,
-            sock_read=request.read_timeout,
-            ceil_threshold=_NO_CEIL,
-        )
+        key = (request.pool_timeout, request.connect_timeout, request.read_timeout)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            if len(self._timeouts) >= 64:  # the limits come from a few Timeout settings: keep it bounded
+                self._timeouts.clear()
+            timeout = self._timeouts[key] = aiohttp.ClientTimeout(
+                connect=key[0], sock_connect=key[1], sock_read=key[2], ceil_threshold=_NO_CEIL
+            )
         try:
             resp = await session.request(
                 request.method,

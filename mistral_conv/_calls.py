@@ -52,16 +52,20 @@ class Call(CallInfo):
 
     def __init__(
         self,
-        info: CallInfo,
+        method: str,
+        path: str,
+        operation: str,
+        *,
+        max_retries: int,
+        retry_unknown: bool,
+        conversation_id: str | None,
         url: str,
         headers: dict[str, str],
         body: bytes | None,
         timeout: Timeout,
         stream: bool,
     ) -> None:
-        super().__init__(
-            info.method, info.path, info.operation, info.max_retries, info.retry_unknown, info.conversation_id
-        )
+        super().__init__(method, path, operation, max_retries, retry_unknown, conversation_id)
         self.url = url
         self.headers = headers
         self.body = body
@@ -200,9 +204,9 @@ class PlainCall:
             guard.task = None
         raise ClientClosedError(str(reason))
 
-    async def _attempt(self, number: int) -> RawResponse:
+    def _attempt(self, number: int) -> Awaitable[RawResponse]:
         total = self._call.timeout.total
-        return await within(
+        return within(
             total,
             "total",
             lambda: f"The call took longer than its total limit of {total:g} s.",

@@ -13,6 +13,7 @@ from urllib.parse import urlencode, urlsplit
 import msgspec
 from msgspec import UNSET
 
+from . import _aiohttp
 from ._build import conversation_path, encode_body, inputs_value, require_non_negative
 from ._calls import Call, PlainCall, RawResponse, Runtime
 from ._closing import AsyncClosing
@@ -27,7 +28,7 @@ from ._params import (
     RestartParams,
     StartParams,
 )
-from ._retry import CallInfo, RetryPolicy
+from ._retry import RetryPolicy
 from ._sse import DEFAULT_MAX_EVENT_SIZE
 from ._streaming import ConversationStream
 from ._transport import Transport
@@ -173,9 +174,7 @@ class AsyncConversationsClient(AsyncClosing):
         self._headers = headers
         transport = options.get("transport")
         if transport is None:
-            from ._aiohttp import AiohttpTransport
-
-            transport = AiohttpTransport(
+            transport = _aiohttp.AiohttpTransport(
                 max_connections=options.get("max_connections", 100),
                 verify_ssl=options.get("verify_ssl", True),
             )
@@ -239,16 +238,19 @@ class AsyncConversationsClient(AsyncClosing):
         if params:
             url += "?" + urlencode(params)
         retry_unknown = options.get("retry_unknown_outcome")
-        info = CallInfo(
+        return Call(
             method,
             path,
             operation,
-            self.max_retries if max_retries is None else max_retries,
-            self.retry_unknown_outcome if retry_unknown is None else bool(retry_unknown),
-            conversation_id,
+            max_retries=self.max_retries if max_retries is None else max_retries,
+            retry_unknown=self.retry_unknown_outcome if retry_unknown is None else bool(retry_unknown),
+            conversation_id=conversation_id,
+            url=url,
+            headers=headers,
+            body=body,
+            timeout=Timeout.of(options.get("timeout"), self.timeout),
+            stream=stream,
         )
-        timeout = Timeout.of(options.get("timeout"), self.timeout)
-        return Call(info, url, headers, body, timeout, stream)
 
     def _body_call(
         self,
