@@ -79,6 +79,16 @@ NOTES = """## What keeps mistral_conv near the floor
 """
 
 
+CLOSE_NOTES = """
+## How fast a close ends a call
+
+`python -m benchmarks.close`: a reader is brought to each phase of a stream's life against a
+loopback server, then `stream.aclose()` or `client.aclose()` is called from another task; the
+time until the reader's task has finished, over 10 runs (target: 100 ms).
+
+"""
+
+
 def start_server(sizes: dict[str, int]) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.server", "0", json.dumps(sizes)],
@@ -213,10 +223,20 @@ def main() -> int:
         server.wait()
         if server.stdout is not None:
             server.stdout.close()
+    close = subprocess.run(
+        [sys.executable, "-m", "benchmarks.close", *(["--repeat", "1"] if args.smoke else ["--check"])],
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+        timeout=600,
+    )
+    if close.returncode != 0:
+        raise SystemExit(f"the close benchmark failed or missed its target:\n{close.stdout}{close.stderr}")
     if args.smoke:
         print("smoke run: every implementation decoded every scenario correctly")
         return 0
     text, all_met = report(results, impls, rounds, skipped)
+    text += CLOSE_NOTES + close.stdout
     args.out.write_text(text)
     print(text)
     print("every target met" if all_met else "some targets missed: see the table", file=sys.stderr)
