@@ -311,6 +311,10 @@ class ConversationStream(AsyncClosing):
                 self._move(StreamStatus.FAILED)
             await self._release()
             raise
+        except Exception:  # not a failure of the API's: a bug, raised as itself
+            self._close("the stream was ended by an unexpected error while opening")
+            await self._release()
+            raise
         finally:
             guard.task = None
         if self._status is not StreamStatus.OPENING:
@@ -387,6 +391,10 @@ class ConversationStream(AsyncClosing):
             failure = transport_failure(exc, self.request_id)
         except OSError as exc:
             failure = transport_failure(TransportError(f"{type(exc).__name__}: {exc}"), self.request_id)
+        except Exception:  # not a failure of the API's: a bug, raised as itself
+            self._close("the stream was ended by an unexpected error")
+            await self._release()
+            raise
         finally:
             if mine:
                 guard.task = None

@@ -131,8 +131,13 @@ async def test_programming_errors_propagate_as_themselves_unretried() -> None:
     async with AsyncConversationsClient(API_KEY, transport=transport, backoff=FAST_BACKOFF) as client:
         with pytest.raises(TypeError, match="a bug in the transport"):
             await client.get("c1")
+        stream = client.start_stream(inputs="x", model="m")
         with pytest.raises(TypeError, match="a bug in the transport"):
-            await client.start_stream(inputs="x", model="m").final_response()
+            await stream.final_response()
+        assert stream.status is mc.StreamStatus.CLOSED
+        assert client._rt.inflight == set()
+        with pytest.raises(mc.StreamClosedError):
+            await stream.final_response()
     assert len(transport.requests) == 2  # once each: not retried
 
 
