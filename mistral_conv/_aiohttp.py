@@ -47,7 +47,11 @@ def _send_error(exc: BaseException) -> TransportError:
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ConnectTimeout(f"timed out opening a connection ({name})")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return ConnectError(f"could not connect: {name}: {exc.strerror or exc.os_error}")
+        try:
+            detail = str(exc)
+        except Exception:  # some aiohttp releases fail to render a few of these errors
+            detail = ""
+        return ConnectError(f"could not connect: {name}: {detail}")
     if isinstance(exc, aiohttp.ServerTimeoutError):
         return ReadTimeout(f"the server went silent ({name})")
     if isinstance(exc, aiohttp.ServerDisconnectedError):
