@@ -144,19 +144,22 @@ class _FunctionCall:
 
 
 class _ToolExecution:
-    __slots__ = ("args", "event", "info", "name")
+    # ``head``: the arguments of started events (normally one), which come before every delta's.
+    __slots__ = ("args", "event", "head", "info", "name")
 
     def __init__(
         self, event: ToolExecutionStartedEvent | ToolExecutionDeltaEvent | ToolExecutionDoneEvent
     ) -> None:
         self.event = event
         self.name = event.name
+        self.head: list[str] = []
         self.args: list[str] = []
         self.info: dict[str, Any] | Any = UNSET
 
     def entry(self) -> ToolExecutionEntry:
         e = self.event
-        entry = ToolExecutionEntry(id=e.id, name=self.name, arguments="".join(self.args), info=self.info)
+        arguments = "".join(reversed(self.head)) + "".join(self.args)
+        entry = ToolExecutionEntry(id=e.id, name=self.name, arguments=arguments, info=self.info)
         if isinstance(e, ToolExecutionStartedEvent):
             entry.model, entry.agent_id = e.model, e.agent_id
         return entry
@@ -312,7 +315,7 @@ def _tool(
         b = state.builders[key] = _ToolExecution(event)
     if isinstance(event, ToolExecutionStartedEvent):
         b.event = event
-        b.args.insert(0, event.arguments)
+        b.head.append(event.arguments)  # each goes before the ones already seen: joined reversed
     elif isinstance(event, ToolExecutionDeltaEvent):
         b.args.append(event.arguments)
     else:

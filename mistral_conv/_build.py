@@ -25,7 +25,12 @@ def conversation_path(conversation_id: str, suffix: str = "") -> str:
     """``/v1/conversations/{id}{suffix}`` with the id percent-encoded, so no id can reach another route."""
     if not isinstance(conversation_id, str) or not conversation_id:
         raise InvalidRequestError("conversation_id", "must be a non-empty string")
-    encoded = quote(conversation_id, safe="").replace(".", "%2E")
+    try:
+        encoded = quote(conversation_id, safe="").replace(".", "%2E")
+    except UnicodeEncodeError:
+        raise InvalidRequestError(
+            "conversation_id", "must be valid Unicode text (no lone surrogates)"
+        ) from None
     return f"/v1/conversations/{encoded}{suffix}"
 
 
@@ -88,8 +93,8 @@ def encode_body(body: msgspec.Struct, extra_body: Mapping[str, Any] | None) -> b
     """
     try:
         data = msgspec.json.encode(body)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequestError("body", f"cannot be encoded as JSON: {exc}") from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidRequestError(_unencodable(body), f"cannot be encoded as JSON: {exc}") from None
     try:
         _validators[type(body)].decode(data)
     except msgspec.ValidationError as exc:
@@ -103,6 +108,16 @@ def encode_body(body: msgspec.Struct, extra_body: Mapping[str, Any] | None) -> b
         merged.update(extra_body)
         try:
             data = msgspec.json.encode(merged)
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequestError("extra_body", f"cannot be encoded as JSON: {exc}") from exc
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise InvalidRequestError("extra_body", f"cannot be encoded as JSON: {exc}") from None
     return data
+
+
+def _unencodable(body: msgspec.Struct) -> str:
+    """The name of the first field of ``body`` that cannot be encoded (the slow path of an error)."""
+    for name in body.__struct_fields__:
+        try:
+            msgspec.json.encode(getattr(body, name))
+        except (TypeError, ValueError, RecursionError):
+            return name
+    return "body"

@@ -265,7 +265,7 @@ async def send_attempt(transport: Transport, call: Call, number: int, budget: fl
         if resp.status < 300:
             log_attempt(call.method, call.path, resp.status, started, resp.request_id, number)
             return resp
-        failure = await status_failure(resp)
+        failure = await status_failure(resp, "Authorization" in call.headers)
         log_attempt(call.method, call.path, resp.status, started, resp.request_id, number)
         raise failure
     log_attempt(call.method, call.path, f"failed ({type(failure.error).__name__})", started, None, number)
@@ -286,7 +286,7 @@ def transport_failure(exc: TransportError, request_id: str | None) -> Failure:
     return Failure(error, Outcome.UNKNOWN if exc.sent else Outcome.NOT_SENT)
 
 
-async def status_failure(resp: HTTPResponse) -> Failure:
+async def status_failure(resp: HTTPResponse, key_sent: bool = True) -> Failure:
     """Read an error answer's body (bounded) and classify its status."""
     try:
         body = await resp.read(_ERROR_BODY_LIMIT)
@@ -295,6 +295,11 @@ async def status_failure(resp: HTTPResponse) -> Failure:
     finally:
         await resp.aclose()
     headers = {k.lower(): v for k, v in resp.headers.items()}
-    error: MistralError = status_error(resp.status, body, request_id=resp.request_id, headers=headers)
+    note = None
+    if resp.status == 401:
+        note = "an API key was sent and refused" if key_sent else "no API key was sent"
+    error: MistralError = status_error(
+        resp.status, body, request_id=resp.request_id, headers=headers, note=note
+    )
     outcome = status_outcome(resp.status)
     return Failure(error, outcome, retry_after(headers) if outcome is Outcome.REFUSED else None)

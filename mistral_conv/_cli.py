@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from ._client import AsyncConversationsClient
-from ._errors import MistralError
+from ._errors import InvalidRequestError, MistralError
 from ._streaming import ConversationStream
 from .models import (
     AgentConversation,
@@ -198,7 +198,10 @@ async def _run(args: argparse.Namespace) -> None:
             conv = await client.get(args.conversation_id)
             _print_json(conv) if args.json else print(_show_conversation(conv))
         elif cmd == "list":
-            metadata = msgspec.json.decode(args.metadata) if args.metadata else None
+            try:
+                metadata = msgspec.json.decode(args.metadata) if args.metadata else None
+            except msgspec.DecodeError as exc:
+                raise InvalidRequestError("--metadata", f"is not JSON: {exc}") from None
             items = await client.list(page=args.page, page_size=args.page_size, metadata=metadata)
             if args.json:
                 _print_json(items)
@@ -246,4 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except (msgspec.DecodeError, ValueError, OSError) as exc:  # bad input given on the command line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -71,10 +71,32 @@ def _decode(resp: RawResponse, decode: Callable[[bytes], T]) -> T:
         ) from None
 
 
-def check_header_value(name: str, value: str) -> None:
-    """Refuse CR, LF and NUL in a header value (header injection)."""
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Headers that frame the message or route it: the transport sets them, a caller must not.
+_FRAMING = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer"}
+)
+
+
+def check_header_value(name: str, value: object) -> None:
+    """Refuse a header value that is not a string, or holds CR, LF or NUL (header injection)."""
+    if not isinstance(value, str):
+        raise InvalidRequestError(name, f"must be a string, got {type(value).__name__}")
     if any(c in value for c in "\r\n\0"):
         raise InvalidRequestError(name, "must not contain CR, LF or NUL characters")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidRequestError(name, "must hold Latin-1 characters only (HTTP header text)") from None
+
+
+def check_header(field: str, name: object, value: object) -> None:
+    """Refuse a header whose name is not an HTTP token or is a framing header, or whose value is bad."""
+    if not isinstance(name, str) or not name or not set(name) <= _TOKEN:
+        raise InvalidRequestError(field, f"{name!r} is not a valid header name")
+    if name.lower() in _FRAMING:
+        raise InvalidRequestError(field, f"{name} is set by the transport and cannot be given")
+    check_header_value(field, value)
 
 
 class Headers(dict[str, str]):
@@ -102,6 +124,8 @@ def _is_loopback(host: str | None) -> bool:
 
 def _base_url(base_url: str, has_key: bool, allow_insecure_http: bool) -> str:
     """``base_url`` checked: an http(s) URL, and no key in plain text to a non-loopback host."""
+    if not isinstance(base_url, str):
+        raise InvalidRequestError("base_url", f"must be a string, got {type(base_url).__name__}")
     url = base_url.rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -163,15 +187,19 @@ class AsyncConversationsClient(AsyncClosing):
         self.max_retries = max_retries
         self.retry_unknown_outcome = bool(options.get("retry_unknown_outcome", False))
         key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
+        if key is not None and not isinstance(key, str):
+            raise InvalidRequestError("api_key", f"must be a string, got {type(key).__name__}")
         url = options.get("base_url") or os.environ.get("MISTRAL_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = _base_url(url, bool(key), options.get("allow_insecure_http", False))
         headers = Headers({"User-Agent": USER_AGENT, **(options.get("default_headers") or {})})
         if key:
             check_header_value("api_key", key)
             headers["Authorization"] = f"Bearer {key}"
-        for name, value in headers.items():
-            check_header_value(name, value)
+        for name, value in (options.get("default_headers") or {}).items():
+            check_header(f"default_headers[{name!r}]", name, value)
         self._headers = headers
+        # The real API refuses every call without a key: say how to give one, before sending.
+        self._no_key = not key and (urlsplit(self.base_url).hostname or "").endswith("mistral.ai")
         transport = options.get("transport")
         if transport is None:
             transport = _aiohttp.AiohttpTransport(
@@ -214,6 +242,10 @@ class AsyncConversationsClient(AsyncClosing):
         stream: bool = False,
         conversation_id: str | None = None,
     ) -> Call:
+        if self._no_key:
+            raise InvalidRequestError(
+                "api_key", f"no API key for {self.base_url}: pass api_key=... or set MISTRAL_API_KEY"
+            )
         max_retries = options.get("max_retries")
         require_non_negative("max_retries", max_retries)
         headers = Headers(self._headers)
@@ -223,8 +255,7 @@ class AsyncConversationsClient(AsyncClosing):
         extra_headers = options.get("extra_headers")
         if extra_headers:
             for name, value in extra_headers.items():
-                check_header_value(f"extra_headers[{name!r}]", name)
-                check_header_value(f"extra_headers[{name!r}]", value)
+                check_header(f"extra_headers[{name!r}]", name, value)
             headers.update(extra_headers)
         extra_query = options.get("extra_query")
         if extra_query:

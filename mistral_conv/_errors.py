@@ -404,16 +404,19 @@ def status_error(
     *,
     request_id: str | None = None,
     headers: dict[str, str] | None = None,
+    note: str | None = None,
 ) -> APIStatusError:
-    """The exception for an error status, with the server's message and parsed body."""
+    """The exception for an error status, with the server's message, parsed body and ``note``."""
     try:
         parsed: ErrorBody | None = _error_body.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         parsed = None
     cls = _STATUS_ERRORS.get(status)
     if cls is None:
         cls = InternalServerError if status >= 500 else APIStatusError
     message = f"Error code: {status} - {_server_message(parsed, body)}"
+    if note:
+        message += f" ({note})"
     if request_id:
         message += f" (request id {request_id})"
     return cls(message, status=status, body=body, parsed=parsed, request_id=request_id, headers=headers)
