@@ -134,9 +134,12 @@ class StreamClosedError(ClientClosedError):
 
 
 class ResponseDecodeError(MistralError):
-    """A response body does not have the shape the API documents.
+    """A response body (or a stream's event) is not what the API documents: not JSON, nested
+    too deeply, or of another shape where no ``Unknown…`` can stand in.
 
-    ``body`` keeps the raw bytes; ``status`` and ``request_id`` say where it came from.
+    ``body`` keeps the raw bytes (for an event, the first KiB of its data); ``status`` and
+    ``request_id`` say where it came from; for a stream, ``partial`` and
+    ``conversation_id`` keep what arrived before it.
     """
 
     def __init__(
@@ -146,11 +149,15 @@ class ResponseDecodeError(MistralError):
         body: bytes,
         status: int | None = None,
         request_id: str | None = None,
+        partial: ConversationResponse | None = None,
+        conversation_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.body = body
         self.status = status
         self.request_id = request_id
+        self.partial = partial
+        self.conversation_id = conversation_id
 
 
 class APIError(MistralError):

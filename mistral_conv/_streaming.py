@@ -67,21 +67,36 @@ class _TypeProbe(msgspec.Struct):
 _probe: ModelDecoder[_TypeProbe] = ModelDecoder(_TypeProbe)
 
 
-def decode_event(data: bytes) -> StreamEvent:
-    """Decode one event's data; anything undecodable becomes an ``UnknownEvent`` (never an error).
+class EventNotJSON(ValueError):
+    """An event's data is not JSON (or is nested too deeply to read): the stream is broken.
 
-    The ``UnknownEvent``'s type is the data's ``type`` when the JSON is readable, else empty.
+    ``decoded`` holds the events of the same batch that came before it.
+    """
+
+    def __init__(self, problem: str, data: bytes, decoded: list[StreamEvent] | None = None) -> None:
+        super().__init__(problem)
+        self.data = data
+        self.decoded = decoded or []
+
+
+def decode_event(data: bytes) -> StreamEvent:
+    """Decode one event's data. JSON of an unknown or invalid shape becomes an ``UnknownEvent``
+    (forward compatibility); bytes that are not JSON raise :class:`EventNotJSON`.
+
+    The ``UnknownEvent``'s type is the data's ``type`` when it has one, else empty.
     """
     try:
         known: ConversationEvent = _event_decoder().decode(data)
         return known
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         pass
     try:
         event: ConversationEvent = decode_lenient(data, ConversationEvent)  # type: ignore[arg-type]
         return event
-    except msgspec.DecodeError:
-        pass
+    except msgspec.ValidationError:
+        pass  # JSON, of another shape
+    except msgspec.DecodeError as exc:
+        raise EventNotJSON(f"event data is not JSON: {exc}", data) from None
     try:
         name = _probe.decode(data).type
     except msgspec.DecodeError:
@@ -90,11 +105,22 @@ def decode_event(data: bytes) -> StreamEvent:
 
 
 def decode_events(datas: list[bytes]) -> list[StreamEvent]:
-    """Decode a batch of event data: one C-level pass when all are well formed."""
+    """Decode a batch of event data: one C-level pass when all are well formed.
+
+    Raises :class:`EventNotJSON` at the first event that is not JSON, with the ones before it.
+    """
     try:
         return list(map(_event_decoder().decode, datas))
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return [decode_event(d) for d in datas]
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        pass
+    out: list[StreamEvent] = []
+    for data in datas:
+        try:
+            out.append(decode_event(data))
+        except EventNotJSON as exc:
+            exc.decoded = out
+            raise
+    return out
 
 
 class StreamStatus(enum.Enum):
@@ -427,11 +453,28 @@ class ConversationStream(AsyncClosing):
         raise _StreamTotal(f"The stream took longer than its total limit of {limit:g} s.")
 
     def _process(self, datas: list[bytes]) -> None:
-        events = decode_events(datas) if datas else []
+        broken: EventNotJSON | None = None
+        try:
+            events = decode_events(datas) if datas else []
+        except EventNotJSON as exc:
+            events, broken = exc.decoded, exc
         texts: list[str] = []
         state = accumulate_batch(self._state, events, texts)
         error = state.error
-        if error is not None and self._pending is None:
+        if broken is not None and (error is None or error not in events):
+            self._pending = Failure(
+                ResponseDecodeError(
+                    f"The stream is broken: {broken}",
+                    body=broken.data[:1024],
+                    status=200,
+                    request_id=self.request_id,
+                    partial=state.response(),
+                    conversation_id=state.conversation_id,
+                ),
+                Outcome.FINAL,
+            )
+            self._eof = True  # nothing after a broken event is read
+        elif error is not None and self._pending is None:
             events = events[: next(i for i, e in enumerate(events) if e is error)]
             texts = _texts_of(events)
             stream_error = StreamError(

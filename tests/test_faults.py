@@ -68,8 +68,8 @@ MATRIX: dict[str, tuple[str, str, str, str]] = {
     "malformed JSON": (
         "ResponseDecodeError",
         "ResponseDecodeError",
-        "succeeded, UnknownEvent kept",
-        "succeeded, UnknownEvent kept",
+        "ResponseDecodeError",
+        "ResponseDecodeError, partial kept",
     ),
     "HTML error page (502)": (
         f"{UNKNOWN}: InternalServerError",

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +20,7 @@ from mistral_conv._calls import RawResponse as Response
 from mistral_conv._client import _decode, _history, _messages, _response
 from mistral_conv._errors import APIStatusError, status_error
 from mistral_conv._sse import EventTooLarge, SSEDecoder
-from mistral_conv._streaming import decode_event, decode_events
+from mistral_conv._streaming import EventNotJSON, decode_event, decode_events
 from mistral_conv.models import (
     AgentConversation,
     ConversationDecoder,
@@ -84,9 +85,39 @@ bad_utf8_json = st.builds(
 )
 
 
-@given(st.binary(max_size=600) | bad_utf8_json)
-def test_arbitrary_event_data_never_raises(data: bytes) -> None:
-    event = decode_event(data)
+# JSON nested past what any decoder goes (msgspec and Python both stop near 1,000 levels),
+# in the places a hostile server would put it: a field, a list, an error body, an event.
+def _nested(depth: int, kind: str, prefix: bytes) -> bytes:
+    inner = b"[" * depth + b"1" + b"]" * depth if kind == "list" else b'{"a":' * depth + b"1" + b"}" * depth
+    return prefix + inner + (b"}" if prefix else b"")
+
+
+deeply_nested = st.builds(
+    _nested,
+    st.integers(1_000, 20_000),
+    st.sampled_from(["list", "object"]),
+    st.sampled_from(
+        [b"", b'{"type":"message.output.delta","id":"m","content":', b'{"conversation_id":"c","x":']
+    ),
+)
+
+
+@given(st.binary(max_size=600) | bad_utf8_json | deeply_nested)
+def test_arbitrary_event_data_is_an_event_or_event_not_json(data: bytes) -> None:
+    """JSON of any shape is an event (an ``UnknownEvent`` at worst); anything else raises the one
+    typed error, the same in the batch decoder, and only when the bytes are not readable JSON."""
+    try:
+        event = decode_event(data)
+    except EventNotJSON:
+        try:
+            msgspec.json.decode(data)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            pass
+        else:
+            raise AssertionError("readable JSON was refused") from None
+        with pytest.raises(EventNotJSON):
+            decode_events([data])
+        return
     assert event.type is not None
     assert decode_events([data]) == [event]
 
@@ -169,7 +200,10 @@ DECODERS: list[tuple[Any, Any]] = [
 ]
 
 
-@given(st.sampled_from(DECODERS), objects_with_type | json_values | st.binary(max_size=200) | bad_utf8_json)
+@given(
+    st.sampled_from(DECODERS),
+    objects_with_type | json_values | st.binary(max_size=200) | bad_utf8_json | deeply_nested,
+)
 def test_response_decoders_give_a_model_or_response_decode_error(
     decoder: tuple[Any, Any], value: Any
 ) -> None:
@@ -183,7 +217,7 @@ def test_response_decoders_give_a_model_or_response_decode_error(
     assert isinstance(result, expected)
 
 
-@given(st.integers(400, 599), json_values | st.binary(max_size=200) | bad_utf8_json)
+@given(st.integers(400, 599), json_values | st.binary(max_size=200) | bad_utf8_json | deeply_nested)
 def test_error_bodies_always_give_a_status_error(status: int, value: Any) -> None:
     body = value if isinstance(value, bytes) else msgspec.json.encode(value)
     err = status_error(status, body)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["UNKNOWN_TAG", "Model", "Tagged", "Unknown", "decode_lenient"]
 
+TOO_DEEP = "JSON is nested too deeply"
 UNKNOWN_TAG = "mistral_conv.unknown"
 """The reserved tag under which unknown union members are decoded."""
 
@@ -117,6 +118,8 @@ def decode_lenient(data: bytes, tp: type[T]) -> T:
     """
     try:
         obj = msgspec.json.decode(data)
+        return msgspec.convert(_rewrite(obj, _info(tp)), tp)  # type: ignore[arg-type]
     except UnicodeDecodeError as exc:  # a string that is not UTF-8: the same failure, as msgspec's type
         raise msgspec.DecodeError(f"invalid UTF-8 in a JSON string: {exc}") from None
-    return msgspec.convert(_rewrite(obj, _info(tp)), tp)  # type: ignore[arg-type]
+    except RecursionError:  # nested deeper than msgspec or the rewrite goes: not a shape, a refusal
+        raise msgspec.DecodeError(TOO_DEEP) from None

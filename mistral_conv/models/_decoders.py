@@ -6,7 +6,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from ._base import decode_lenient
+from ._base import TOO_DEEP, decode_lenient
 from .responses import AgentConversation, Conversation, ModelConversation
 
 __all__ = ["ConversationDecoder", "ModelDecoder"]
@@ -38,6 +38,8 @@ class ModelDecoder(Generic[T]):
             return result
         except UnicodeDecodeError as exc:  # msgspec lets this one through: make it its own kind
             raise msgspec.DecodeError(f"invalid UTF-8 in a JSON string: {exc}") from None
+        except RecursionError:  # JSON nested deeper than msgspec (or Python) goes
+            raise msgspec.DecodeError(TOO_DEEP) from None
 
 
 class _Probe(msgspec.Struct):
