@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Self
 
 import aiohttp
 import yarl
 
-from ._errors import ClientClosedError, ResponseTooLargeError
+from ._errors import ClientClosedError, InvalidRequestError, ResponseTooLargeError
 from ._transport import (
     ConnectError,
     ConnectTimeout,
@@ -24,9 +25,16 @@ from ._transport import (
     ReadError,
     ReadTimeout,
     TransportError,
+    is_loopback,
 )
 
 __all__ = ["AiohttpTransport", "env_proxy"]
+
+# Sessions inherited from a parent process: kept referenced, never closed or collected in the
+# child, whose closing would touch sockets that belong to the parent.
+_ABANDONED: list[aiohttp.ClientSession] = []
+_STEP = 64 * 1024  # the most one inflating step produces
+ACCEPT_ENCODING = "gzip, deflate"  # what _Inflating reads; aiohttp's own inflating is off
 
 # aiohttp rounds limits of this many seconds or more up to a whole second; the client's
 # phase limits are exact, so the rounding is switched off.
@@ -94,8 +102,57 @@ class _Chunks:
         raise error  # outside the except block: aiohttp's exception is not chained
 
 
+class _Inflating:
+    """A compressed body's chunks, inflated at most ``_STEP`` bytes at a time.
+
+    A small compressed chunk can inflate to gigabytes (a compression bomb): no single step
+    produces more than ``_STEP`` bytes, so what a reader keeps is bounded by its own limit.
+    """
+
+    __slots__ = ("_chunks", "_encoding", "_z")
+
+    def __init__(self, chunks: _Chunks, encoding: str) -> None:
+        self._chunks = chunks
+        self._encoding = encoding
+        self._z: zlib._Decompress | None = None
+
+    def __aiter__(self) -> Self:
+        return self
+
+    def _start(self, first: bytes) -> zlib._Decompress:
+        if self._encoding == "deflate" and not (
+            len(first) > 1 and first[0] & 0x0F == 8 and (first[0] * 256 + first[1]) % 31 == 0
+        ):
+            return zlib.decompressobj(-zlib.MAX_WBITS)  # "deflate" sent raw, without its zlib header
+        return zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, told apart by the header
+
+    async def __anext__(self) -> bytes:
+        while True:
+            z = self._z
+            if z is not None and z.unconsumed_tail:
+                data = z.unconsumed_tail  # input left over when the last step hit _STEP
+            elif z is not None and z.eof and z.unused_data:
+                data = z.unused_data  # the next member of a multi-member gzip body
+                z = self._z = self._start(data)
+            else:
+                try:
+                    data = await self._chunks.__anext__()
+                except StopAsyncIteration:
+                    if z is not None and not z.eof:
+                        raise ReadError("the compressed response body was cut short") from None
+                    raise
+                if z is None or z.eof:
+                    z = self._z = self._start(data)
+            try:
+                out = z.decompress(data, _STEP)
+            except zlib.error as exc:
+                raise ReadError(f"the compressed response body is corrupt: {exc}") from None
+            if out:
+                return out
+
+
 class AiohttpResponse(HTTPResponse):
-    """An aiohttp response behind the seam."""
+    """An aiohttp response behind the seam. Bodies are inflated here, within the reader's limits."""
 
     __slots__ = ("_resp",)
 
@@ -104,7 +161,11 @@ class AiohttpResponse(HTTPResponse):
         self._resp = resp
 
     def aiter_bytes(self) -> AsyncIterator[bytes]:
-        return _Chunks(self._resp.content.readany)
+        chunks = _Chunks(self._resp.content.readany)
+        encoding = (self._resp.headers.get("content-encoding") or "").strip().lower()
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            return _Inflating(chunks, "deflate" if encoding == "deflate" else "gzip")
+        return chunks
 
     async def read(self, limit: int) -> bytes:
         resp = self._resp
@@ -136,12 +197,18 @@ class AiohttpTransport:
     per host, rather than through aiohttp's ``trust_env``, which looks them (and
     ``~/.netrc``) up in a worker thread on every request: two thread hops a call,
     and a ``~/.netrc`` entry for the API host would clash with the key.
-    ``max_connections`` sizes the pool; ``verify_ssl`` checks certificates.
+    ``max_connections`` sizes the pool; ``verify_ssl`` checks certificates. A request
+    with credentials to a plain ``http://`` URL is refused when it would go through a
+    proxy that is not on this machine (the key would cross the network in plain text),
+    unless ``allow_insecure_http``.
     """
 
-    def __init__(self, *, max_connections: int = 100, verify_ssl: bool = True) -> None:
+    def __init__(
+        self, *, max_connections: int = 100, verify_ssl: bool = True, allow_insecure_http: bool = False
+    ) -> None:
         self._max_connections = max_connections
         self._verify_ssl = verify_ssl
+        self._allow_insecure_http = allow_insecure_http
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -181,7 +248,9 @@ class AiohttpTransport:
             # The loop that owned the old session is gone, and its sockets with it.
             session.detach()
         connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self._verify_ssl)
-        self._session = aiohttp.ClientSession(connector=connector)
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, headers={"Accept-Encoding": ACCEPT_ENCODING}
+        )
         self._proxies.clear()
         self._loop = loop
         return self._session
@@ -201,6 +270,8 @@ class AiohttpTransport:
         """Send ``request``; return once the status line and headers are in."""
         session = self._get_session()
         url, proxy = self._url(request.url)
+        if proxy is not None and url.scheme == "http" and not self._allow_insecure_http:
+            self._check_plain_proxy(proxy, request)
         key = (request.pool_timeout, request.connect_timeout, request.read_timeout)
         timeout = self._timeouts.get(key)
         if timeout is None:
@@ -224,6 +295,24 @@ class AiohttpTransport:
         else:
             return AiohttpResponse(resp)
         raise error  # outside the except block: aiohttp's exception is not chained
+
+    @staticmethod
+    def _check_plain_proxy(proxy: str, request: HTTPRequest) -> None:
+        if any(k.lower() == "authorization" for k in request.headers) and not is_loopback(
+            yarl.URL(proxy).host
+        ):
+            raise InvalidRequestError(
+                "HTTP_PROXY",
+                "refusing to send the API key in plain text through a proxy on another host; "
+                "use https, set NO_PROXY for this host, or pass allow_insecure_http=True",
+            )
+
+    def after_fork(self) -> None:
+        """In a child process: forget the parent's session (its sockets are the parent's) unclosed."""
+        if self._session is not None:
+            _ABANDONED.append(self._session)
+        self._session = None
+        self._loop = None
 
     async def aclose(self) -> None:
         """Close the session and its connections. Idempotent."""

@@ -128,15 +128,30 @@ class Abortable(Protocol):
 class Runtime:
     """What a client owns: its transport, its retry policy, and what is in flight."""
 
-    __slots__ = ("closed", "inflight", "max_body_size", "max_event_size", "retry", "transport")
+    __slots__ = (
+        "closed",
+        "inflight",
+        "max_body_size",
+        "max_event_size",
+        "max_stream_size",
+        "retry",
+        "transport",
+    )
 
     def __init__(
-        self, transport: Transport, retry: RetryPolicy, *, max_body_size: int, max_event_size: int
+        self,
+        transport: Transport,
+        retry: RetryPolicy,
+        *,
+        max_body_size: int,
+        max_event_size: int,
+        max_stream_size: int,
     ) -> None:
         self.transport = transport
         self.retry = retry
         self.max_body_size = max_body_size
         self.max_event_size = max_event_size
+        self.max_stream_size = max_stream_size
         self.inflight: set[Abortable] = set()
         self.closed = False
 
@@ -144,6 +159,13 @@ class Runtime:
         """Raise ``ClientClosedError`` once the client was closed."""
         if self.closed:
             raise ClientClosedError("the client is closed; create a new one")
+
+    def after_fork(self) -> None:
+        """In a child process: what was in flight belongs to the parent; the transport starts anew."""
+        self.inflight.clear()
+        after_fork = getattr(self.transport, "after_fork", None)
+        if after_fork is not None:
+            after_fork()
 
     async def aclose(self) -> None:
         """End everything in flight with ``ClientClosedError``, then close the transport."""

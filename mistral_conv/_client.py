@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import ipaddress
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -31,7 +30,7 @@ from ._params import (
 from ._retry import RetryPolicy
 from ._sse import DEFAULT_MAX_EVENT_SIZE
 from ._streaming import ConversationStream
-from ._transport import Transport
+from ._transport import Transport, is_loopback
 from ._version import __version__
 from .models import (
     AppendRequest,
@@ -51,6 +50,7 @@ log = logging.getLogger("mistral_conv")
 
 DEFAULT_BASE_URL = "https://api.mistral.ai"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+DEFAULT_MAX_STREAM_SIZE = 256 * 1024 * 1024
 USER_AGENT = f"mistral_conv/{__version__}"
 T = TypeVar("T")
 
@@ -111,17 +111,6 @@ class Headers(dict[str, str]):
 _SECRET = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _base_url(base_url: str, has_key: bool, allow_insecure_http: bool) -> str:
     """``base_url`` checked: an http(s) URL, and no key in plain text to a non-loopback host."""
     if not isinstance(base_url, str):
@@ -130,7 +119,7 @@ def _base_url(base_url: str, has_key: bool, allow_insecure_http: bool) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequestError("base_url", f"must be an http(s) URL, got {base_url!r}")
-    if parts.scheme == "http" and has_key and not allow_insecure_http and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and has_key and not allow_insecure_http and not is_loopback(parts.hostname):
         raise InvalidRequestError(
             "base_url",
             "refusing to send the API key over plain http to a non-loopback host; "
@@ -205,6 +194,7 @@ class AsyncConversationsClient(AsyncClosing):
             transport = _aiohttp.AiohttpTransport(
                 max_connections=options.get("max_connections", 100),
                 verify_ssl=options.get("verify_ssl", True),
+                allow_insecure_http=options.get("allow_insecure_http", False),
             )
         self._transport: Transport = transport
         self._rt = Runtime(
@@ -212,6 +202,7 @@ class AsyncConversationsClient(AsyncClosing):
             RetryPolicy(options.get("backoff") or Backoff()),
             max_body_size=options.get("max_response_size", DEFAULT_MAX_BODY),
             max_event_size=options.get("max_event_size", DEFAULT_MAX_EVENT_SIZE),
+            max_stream_size=options.get("max_stream_size", DEFAULT_MAX_STREAM_SIZE),
         )
         self.log_bodies = options.get("log_bodies", False)
 

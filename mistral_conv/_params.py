@@ -55,7 +55,10 @@ class ClientOptions(TypedDict, total=False):
     max_event_size: int
     """The largest stream event accepted, in bytes (default: 16 MiB)."""
     max_response_size: int
-    """The largest plain response body accepted, in bytes (default: 64 MiB)."""
+    """The largest plain response body accepted, in bytes, decompressed (default: 64 MiB)."""
+    max_stream_size: int
+    """The most event bytes (decompressed) one stream may deliver (default: 256 MiB); a stream also
+    stops at 10,000 output entries. Past either, ``ResponseTooLargeError`` with ``partial``."""
     log_bodies: bool
     """Log request and response bodies at DEBUG on the ``mistral_conv`` logger (default: False)."""
     transport: Transport | None

@@ -151,6 +151,8 @@ TRANSITIONS: dict[StreamStatus, frozenset[StreamStatus]] = {
 }
 """The moves the code makes; any other raises ``RuntimeError`` (a bug)."""
 _LIVE = frozenset({_S.NEW, _S.OPENING, _S.OPEN})
+MAX_STREAM_ENTRIES = 10_000
+"""The most output entries one stream may build (every real response has far fewer)."""
 
 
 class ConversationStream(AsyncClosing):
@@ -189,6 +191,7 @@ class ConversationStream(AsyncClosing):
         self._guard = Guard()
         self._deadline: float | None = None
         self._attempts = 0
+        self._received = 0  # event-stream bytes read, decompressed: bounded by max_stream_size
         self.request_id: str | None = None
 
     def __repr__(self) -> str:
@@ -354,6 +357,7 @@ class ConversationStream(AsyncClosing):
         self._sse = SSEDecoder(self._sse.max_event_size)
         self._state = StreamState()
         self._events, self._texts, self._i, self._pending, self._eof = [], [], 0, None, False
+        self._received = 0
         limit = self._call.timeout.first_event
         await within(
             limit,
@@ -425,7 +429,10 @@ class ConversationStream(AsyncClosing):
             if mine:
                 guard.task = None
         if failure is None:
+            self._received += len(chunk)
             try:
+                if self._received > self._rt.max_stream_size:
+                    raise EventTooLarge(f"the stream delivered more than {self._rt.max_stream_size} bytes")
                 datas = self._sse.feed_data(chunk) if chunk else [f.data for f in self._sse.close()]
             except EventTooLarge as exc:
                 failure = Failure(ResponseTooLargeError(str(exc), request_id=self.request_id), Outcome.FINAL)
@@ -474,6 +481,13 @@ class ConversationStream(AsyncClosing):
                 Outcome.FINAL,
             )
             self._eof = True  # nothing after a broken event is read
+        elif len(state.builders) > MAX_STREAM_ENTRIES and self._pending is None:
+            too_many = ResponseTooLargeError(
+                f"the stream delivered more than {MAX_STREAM_ENTRIES} output entries",
+                request_id=self.request_id,
+            )
+            self._pending = Failure(too_many, Outcome.FINAL)
+            self._eof = True
         elif error is not None and self._pending is None:
             events = events[: next(i for i, e in enumerate(events) if e is error)]
             texts = _texts_of(events)

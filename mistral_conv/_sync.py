@@ -10,7 +10,9 @@ blocking clients are closed and the loop is stopped before threads are joined.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import os
 import threading
 import weakref
 from collections import deque
@@ -38,6 +40,8 @@ _portal: BlockingPortal | None = None
 _portal_cm: AbstractContextManager[BlockingPortal] | None = None
 _clients: weakref.WeakSet[ConversationsClient] = weakref.WeakSet()
 _stopped = False  # set at interpreter exit, once the loop thread has been stopped
+_inherited: list[object] = []  # a forked child's copies of the parent's portal, never touched
+_closing: set[asyncio.Task[None]] = set()  # closes of dropped clients run on the loop thread
 _CLEANUP_WAIT = 5.0
 
 
@@ -55,6 +59,36 @@ def _get_portal() -> BlockingPortal:
             # Runs before the interpreter joins threads, unlike atexit.
             threading._register_atexit(_shutdown)  # type: ignore[attr-defined]
         return _portal
+
+
+def _after_fork() -> None:
+    """In a forked child: the parent's loop thread does not exist here. Start afresh on demand."""
+    global _lock, _portal, _portal_cm, _stopped
+    _lock = threading.Lock()  # another thread of the parent may have held it
+    # The parent's portal stays referenced: collecting its context manager here would try to
+    # stop a loop thread that does not exist in this process, and wait for it forever.
+    _inherited.append((_portal, _portal_cm))
+    _portal = _portal_cm = None
+    _stopped = False
+    for client in list(_clients):
+        client._async._rt.after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _close_dropped(client: AsyncConversationsClient) -> None:
+    """A ``ConversationsClient`` was garbage-collected unclosed: close its client on its own loop."""
+    portal = _portal
+    if portal is None or _stopped:
+        return
+    with suppress(Exception):
+        try:
+            portal.start_task_soon(client.aclose)
+        except RuntimeError:  # collected on the loop thread itself: the loop is running here
+            task = asyncio.get_running_loop().create_task(client.aclose())
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
 
 
 def _shutdown() -> None:
@@ -215,6 +249,7 @@ class ConversationsClient(Closing):
     def __init__(self, api_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
         self._async = AsyncConversationsClient(api_key, **options)
         _clients.add(self)
+        self._finalizer = weakref.finalize(self, _close_dropped, self._async)
 
     def __repr__(self) -> str:
         return f"ConversationsClient(base_url={self._async.base_url!r})"
@@ -225,9 +260,12 @@ class ConversationsClient(Closing):
         return self._async
 
     def close(self) -> None:
-        """Close the connections. Later calls raise ``ClientClosedError``."""
-        run_sync(self._async.aclose)
+        """Close the connections. Later calls raise ``ClientClosedError``. Idempotent; safe from
+        ``atexit`` (open clients are closed at interpreter exit anyway)."""
+        self._finalizer.detach()
         _clients.discard(self)
+        if not _stopped:
+            run_sync(self._async.aclose)
 
     start = _blocking(AsyncConversationsClient.start)
     append = _blocking(AsyncConversationsClient.append)

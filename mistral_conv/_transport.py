@@ -19,6 +19,7 @@ retry policy needs to know whether the server may have received the request:
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator, Mapping
 from typing import Protocol, runtime_checkable
 
@@ -33,6 +34,7 @@ __all__ = [
     "ReadTimeout",
     "Transport",
     "TransportError",
+    "is_loopback",
     "media_type",
     "request_id_of",
 ]
@@ -170,6 +172,18 @@ class ReadError(TransportError):
 
 class ReadTimeout(ReadError):
     """The server went silent for longer than ``read_timeout`` after the request went out."""
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:
