@@ -116,8 +116,11 @@ def encode_body(body: msgspec.Struct, extra_body: Mapping[str, Any] | None) -> b
 def _unencodable(body: msgspec.Struct) -> str:
     """The name of the first field of ``body`` that cannot be encoded (the slow path of an error)."""
     for name in body.__struct_fields__:
+        value = getattr(body, name)
+        if value is UNSET:
+            continue
         try:
-            msgspec.json.encode(getattr(body, name))
+            msgspec.json.encode(value)
         except (TypeError, ValueError, RecursionError):
             return name
     return "body"

@@ -34,7 +34,16 @@ from ._transport import (
     TransportError,
 )
 
-__all__ = ["Call", "Guard", "RawResponse", "Runtime", "send_attempt", "transport_failure", "within"]
+__all__ = [
+    "Call",
+    "Guard",
+    "RawResponse",
+    "Runtime",
+    "os_failure",
+    "send_attempt",
+    "transport_failure",
+    "within",
+]
 
 T = TypeVar("T")
 
@@ -96,13 +105,26 @@ class Call(CallInfo):
 
 
 class Guard:
-    """Wakes the task waiting on a call's I/O when the call must end (close, abort)."""
+    """Wakes the task waiting on a call's I/O when the call must end (close, abort).
 
-    __slots__ = ("requested", "task")
+    ``enter()`` names the waiting task and notes how many cancellations it already had
+    (a call made while the task is itself being cancelled); ``leave()`` forgets it.
+    """
+
+    __slots__ = ("base", "requested", "task")
 
     def __init__(self) -> None:
         self.task: asyncio.Task[object] | None = None
         self.requested = False
+        self.base = 0
+
+    def enter(self) -> None:
+        task = asyncio.current_task()
+        self.task = task
+        self.base = task.cancelling() if task is not None else 0
+
+    def leave(self) -> None:
+        self.task = None
 
     def interrupt(self) -> None:
         """Cancel the waiting task, if one waits (and is not the current one)."""
@@ -116,7 +138,7 @@ class Guard:
         if not self.requested or self.task is None:
             return False
         self.requested = False
-        return self.task.uncancel() == 0
+        return self.task.uncancel() <= self.base
 
 
 class Abortable(Protocol):
@@ -213,7 +235,7 @@ class PlainCall:
         rt = self._rt
         rt.check_open()
         guard = self._guard
-        guard.task = asyncio.current_task()
+        guard.enter()
         rt.inflight.add(self)
         try:
             return await rt.retry.run(self._call, self._attempt)
@@ -223,7 +245,7 @@ class PlainCall:
             reason = self._reason
         finally:
             rt.inflight.discard(self)
-            guard.task = None
+            guard.leave()
         raise ClientClosedError(str(reason))
 
     def _attempt(self, number: int) -> Awaitable[RawResponse]:
@@ -244,6 +266,8 @@ class PlainCall:
             body = await resp.read(rt.max_body_size)
         except TransportError as exc:
             failure = transport_failure(exc, resp.request_id)
+        except OSError as exc:  # a transport that lets OS errors through
+            failure = transport_failure(os_failure(exc), resp.request_id)
         except ResponseTooLargeError as exc:
             exc.request_id = resp.request_id
             failure = Failure(exc, Outcome.FINAL)
@@ -282,7 +306,7 @@ async def send_attempt(transport: Transport, call: Call, number: int, budget: fl
     except TransportError as exc:
         failure = transport_failure(exc, None)
     except OSError as exc:  # a transport that lets OS errors through: they came after sending
-        failure = transport_failure(TransportError(f"{type(exc).__name__}: {exc}"), None)
+        failure = transport_failure(os_failure(exc), None)
     else:
         if resp.status < 300:
             log_attempt(call.method, call.path, resp.status, started, resp.request_id, number)
@@ -294,8 +318,20 @@ async def send_attempt(transport: Transport, call: Call, number: int, budget: fl
     raise failure
 
 
+def os_failure(exc: OSError) -> TransportError:
+    """An OS error let through by a transport, as the seam's error (the request may have gone out)."""
+    return TransportError(f"{type(exc).__name__}: {exc}")
+
+
 def transport_failure(exc: TransportError, request_id: str | None) -> Failure:
-    """A transport error as the SDK's error, classified by whether anything was sent."""
+    """A transport error as the SDK's error, classified by whether anything was sent.
+
+    The transport error stays as the cause, without its traceback and context: a transport's
+    frames may hold the request's headers, and so the key, in their locals.
+    """
+    exc.__traceback__ = None
+    exc.__context__ = None
+    exc.__suppress_context__ = True
     error: APIConnectionError
     if isinstance(exc, ConnectTimeout):
         error = APITimeoutError(f"Timed out connecting to the server ({exc}).", limit="connect")

@@ -32,6 +32,7 @@ cross process pools, and a stored failure is raised as a fresh copy each time.
 
 from __future__ import annotations
 
+import copy as copy_module
 import email.utils
 import time
 from collections.abc import Mapping
@@ -93,7 +94,10 @@ def fresh(error: E) -> E:
 
     Raising it (rather than ``error`` again) keeps tracebacks from growing with each raise.
     """
-    copy = _rebuild(type(error), error.args, dict(error.__dict__))
+    state = dict(error.__dict__)
+    if state.get("partial") is not None:  # each raise hands out its own snapshot
+        state["partial"] = copy_module.deepcopy(state["partial"])
+    copy = _rebuild(type(error), error.args, state)
     copy.__cause__ = error.__cause__
     copy.__suppress_context__ = True
     return copy

@@ -20,7 +20,7 @@ from typing import Self
 import msgspec
 
 from ._accumulate import StreamState, accumulate_batch
-from ._calls import Call, Guard, Runtime, send_attempt, transport_failure, within
+from ._calls import Call, Guard, Runtime, os_failure, send_attempt, transport_failure, within
 from ._closing import AsyncClosing
 from ._errors import (
     APIConnectionError,
@@ -192,6 +192,7 @@ class ConversationStream(AsyncClosing):
         self._deadline: float | None = None
         self._attempts = 0
         self._received = 0  # event-stream bytes read, decompressed: bounded by max_stream_size
+        self._reading = False  # a task is inside a read: one reader at a time
         self.request_id: str | None = None
 
     def __repr__(self) -> str:
@@ -252,8 +253,12 @@ class ConversationStream(AsyncClosing):
         return [first, *rest]
 
     async def __aenter__(self) -> Self:
-        if self._status is StreamStatus.NEW:
-            await self._open()
+        if self._status is StreamStatus.NEW and not self._reading:
+            self._reading = True
+            try:
+                await self._open()
+            finally:
+                self._reading = False
         return self
 
     async def aclose(self) -> None:
@@ -293,6 +298,18 @@ class ConversationStream(AsyncClosing):
         self._status = to
 
     async def _next_slow(self) -> StreamEvent:
+        if self._reading:
+            raise RuntimeError(
+                "another task is reading this stream: read a stream from one task at a time "
+                "(aclose() may come from any task)"
+            )
+        self._reading = True
+        try:
+            return await self._next_event()
+        finally:
+            self._reading = False
+
+    async def _next_event(self) -> StreamEvent:
         if self._status is StreamStatus.NEW:
             await self._open()
         while True:
@@ -325,30 +342,54 @@ class ConversationStream(AsyncClosing):
             self._deadline = asyncio.get_running_loop().time() + limit
         rt.inflight.add(self)
         guard = self._guard
-        guard.task = asyncio.current_task()
+        guard.enter()
+        failure: BaseException
         try:
-            await rt.retry.run(self._call, self._attempt)
-        except asyncio.CancelledError:
+            if self._deadline is None:
+                await rt.retry.run(self._call, self._attempt)
+            else:
+                await self._open_before_deadline()
+        except asyncio.CancelledError as exc:
             if guard.caught():  # aclose() or the client's close: the state says which
+                guard.leave()
                 return
             self._close("the stream was cancelled before it completed")
-            await self._release()
-            raise
+            failure = exc
         except MistralError as exc:
             if self._status is StreamStatus.OPENING:
                 self._failure = exc
                 self._move(StreamStatus.FAILED)
-            await self._release()
-            raise
-        except Exception:  # not a failure of the API's: a bug, raised as itself
+            failure = exc
+        except Exception as exc:  # not a failure of the API's: a bug, raised as itself
             self._close("the stream was ended by an unexpected error while opening")
-            await self._release()
-            raise
-        finally:
-            guard.task = None
-        if self._status is not StreamStatus.OPENING:
-            return  # closed while the first batch was being read
-        self._move(StreamStatus.DONE if self._state.done else StreamStatus.OPEN)
+            failure = exc
+        else:
+            guard.leave()
+            if self._status is StreamStatus.OPENING:  # else: closed while the first batch was read
+                self._move(StreamStatus.DONE if self._state.done else StreamStatus.OPEN)
+            return
+        guard.leave()  # before awaiting: a close from now on must not cancel this task
+        await self._release()
+        raise failure
+
+    async def _open_before_deadline(self) -> None:
+        """The attempts, within ``stream_total`` (which also covers back-offs and waits for headers)."""
+        assert self._deadline is not None
+        try:
+            async with asyncio.timeout_at(self._deadline) as scope:
+                await self._rt.retry.run(self._call, self._attempt)
+                return
+        except TimeoutError:
+            if not scope.expired():
+                raise
+        limit = self._call.timeout.stream_total
+        error = APITimeoutError(
+            f"The stream took longer than its total limit of {limit:g} s.",
+            limit="stream_total",
+            request_id=self.request_id,
+        )
+        error.attempts = self._attempts
+        raise outcome_unknown(self._call, error, self._attempts)
 
     async def _attempt(self, number: int) -> None:
         """One attempt: send, check the answer, read until the first event."""
@@ -374,7 +415,7 @@ class ConversationStream(AsyncClosing):
         if resp.media_type != "text/event-stream":
             try:
                 body = await resp.read(self._rt.max_body_size)
-            except (TransportError, ResponseTooLargeError):
+            except (TransportError, ResponseTooLargeError, OSError):
                 body = b""
             await self._release()
             got = resp.headers.get("content-type") or "no content type"
@@ -398,9 +439,9 @@ class ConversationStream(AsyncClosing):
         chunks = self._chunks
         assert chunks is not None
         guard = self._guard
-        mine = guard.task is None
+        mine = guard.task is None  # else _open() holds the guard, and decides about cancellations
         if mine:
-            guard.task = asyncio.current_task()
+            guard.enter()
         failure: Failure | None = None
         try:
             if self._deadline is None:
@@ -410,9 +451,12 @@ class ConversationStream(AsyncClosing):
         except StopAsyncIteration:
             chunk = b""
         except asyncio.CancelledError:
-            if mine and guard.caught():
-                return  # aclose() or the client's close: the state says what follows
-            self._close("the stream was cancelled before it completed")
+            if mine:
+                if guard.caught():
+                    guard.leave()
+                    return  # aclose() or the client's close: the state says what follows
+                self._close("the stream was cancelled before it completed")
+                guard.leave()
             await self._release()
             raise
         except _StreamTotal as exc:
@@ -420,14 +464,16 @@ class ConversationStream(AsyncClosing):
         except TransportError as exc:
             failure = transport_failure(exc, self.request_id)
         except OSError as exc:
-            failure = transport_failure(TransportError(f"{type(exc).__name__}: {exc}"), self.request_id)
+            failure = transport_failure(os_failure(exc), self.request_id)
         except Exception:  # not a failure of the API's: a bug, raised as itself
+            if mine:
+                guard.leave()
             self._close("the stream was ended by an unexpected error")
             await self._release()
             raise
         finally:
             if mine:
-                guard.task = None
+                guard.leave()
         if failure is None:
             self._received += len(chunk)
             try:

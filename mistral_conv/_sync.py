@@ -11,6 +11,7 @@ blocking clients are closed and the loop is stopped before threads are joined.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import os
 import threading
@@ -92,7 +93,20 @@ def _close_dropped(client: AsyncConversationsClient) -> None:
 
 
 def _shutdown() -> None:
-    """Close every open blocking client, then stop the loop thread."""
+    """At exit: close every open blocking client, then stop the loop thread.
+
+    It runs before the interpreter joins its threads, so that a daemon thread blocked in a
+    call is released. While a non-daemon thread still runs, the closing waits for plain
+    ``atexit`` (after those threads are joined), so their calls go on working.
+    """
+    main = threading.main_thread()
+    if any(t.is_alive() and not t.daemon and t is not main for t in threading.enumerate()):
+        atexit.register(_shutdown_now)
+        return
+    _shutdown_now()
+
+
+def _shutdown_now() -> None:
     global _portal, _portal_cm, _stopped
     with _lock:
         portal, cm = _portal, _portal_cm

@@ -297,3 +297,106 @@ def test_a_process_whose_daemon_thread_is_inside_a_blocking_stream_exits() -> No
     assert done.returncode == 0, done.stderr
     assert "main thread done" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+NON_DAEMON_SCRIPT = """
+import threading, time
+from mistral_conv import ConversationsClient
+from mistral_conv.testing import LocalConversationsServer
+
+server = LocalConversationsServer()
+server.start_in_thread()
+client = ConversationsClient("k", base_url=server.url)
+client.start(inputs="before", model="m")
+
+def worker():
+    while threading.main_thread().is_alive():  # wait until the main thread has returned
+        time.sleep(0.01)
+    print(client.start(inputs="late", model="m").output_text, flush=True)
+    other = ConversationsClient("k", base_url=server.url)
+    print(other.start(inputs="later", model="m").output_text, flush=True)
+
+threading.Thread(target=worker).start()
+"""
+
+
+def test_a_non_daemon_thread_keeps_working_after_the_main_thread_returns() -> None:
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", textwrap.dedent(NON_DAEMON_SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"late"' in done.stdout and '"later"' in done.stdout, done.stdout + done.stderr
+    assert done.stderr == ""
+
+
+async def test_a_first_event_timeout_after_the_headers_is_the_same_error_every_time(
+    loopback: Loopback,
+) -> None:
+    good = Sse([sse_body(START, delta("ok"), DONE)])
+    loopback.reply("POST", PATH, Sse([], stall_after=0), Sse([], stall_after=0), good)
+    timeout = Timeout(first_event=0.2)
+    async with AsyncConversationsClient(API_KEY, base_url=loopback.url, backoff=FAST_BACKOFF) as client:
+        stream = client.start_stream(inputs="x", model="m", timeout=timeout)
+        errors = []
+        for _ in range(2):
+            with pytest.raises(mc.RequestOutcomeUnknownError) as info:
+                await stream.final_response()
+            errors.append(info.value)
+        assert stream.status is StreamStatus.FAILED and str(errors[0]) == str(errors[1])
+        retried = client.start_stream(inputs="x", model="m", timeout=timeout, retry_unknown_outcome=True)
+        assert (await asyncio.wait_for(retried.final_response(), HANG)).output_text == "ok"
+        assert client._rt.inflight == set()
+
+
+async def test_stream_total_covers_the_wait_for_headers(loopback: Loopback) -> None:
+    loopback.reply("POST", PATH, Stall())
+    timeout = Timeout(first_event=None, read=None, stream_total=0.3)
+    async with AsyncConversationsClient(API_KEY, base_url=loopback.url, timeout=timeout) as client:
+        with pytest.raises(mc.RequestOutcomeUnknownError) as info:
+            await asyncio.wait_for(client.start_stream(inputs="x", model="m").final_response(), HANG)
+    reason = info.value.reason
+    assert isinstance(reason, mc.APITimeoutError) and reason.limit == "stream_total"
+
+
+async def test_a_second_reader_is_refused_and_the_first_goes_on(loopback: Loopback) -> None:
+    gate = asyncio.Event()
+    loopback.reply("POST", PATH, Sse([sse_body(START, delta("a")), sse_body(DONE)], pause_after=0, gate=gate))
+    transport = Signalling()
+    async with AsyncConversationsClient(API_KEY, base_url=loopback.url, transport=transport) as client:
+        stream = client.start_stream(inputs="x", model="m")
+        first = asyncio.create_task(stream.final_response())
+        await transport.sending.wait()
+        with pytest.raises(RuntimeError, match="one task at a time"):
+            await stream.final_response()
+        loopback.open_gate(gate)
+        assert (await asyncio.wait_for(first, HANG)).output_text == "a"
+
+
+async def test_a_call_made_while_its_task_is_being_cancelled_still_ends_on_close(loopback: Loopback) -> None:
+    loopback.reply("POST", PATH, Stall())
+    transport = Signalling()
+    client = AsyncConversationsClient(API_KEY, base_url=loopback.url, transport=transport)
+    started, seen = asyncio.Event(), []
+
+    async def work() -> None:
+        try:
+            started.set()
+            await asyncio.sleep(HANG)
+        except asyncio.CancelledError:
+            try:
+                await client.start(inputs="cleanup", model="m")
+            except mc.ClientClosedError as exc:
+                seen.append(exc)
+            raise
+
+    task = asyncio.create_task(work())
+    await started.wait()
+    task.cancel()
+    await transport.sending.wait()
+    await client.aclose()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, HANG)
+    assert len(seen) == 1

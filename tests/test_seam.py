@@ -323,3 +323,29 @@ async def test_a_stall_past_the_total_limit_of_a_read_is_retried(loopback: Loopb
     ) as client:
         assert (await client.get("c1")).id == "c1"
     assert loopback.count("GET", "/v1/conversations/c1") == 2
+
+
+async def test_an_os_error_from_a_transports_body_is_classified_and_retried() -> None:
+    body = b'{"id":"c1","model":"m","created_at":"2025-01-01T00:00:00Z","updated_at":"2025-01-01T00:00:00Z"}'
+    broken = Canned(200, {"content-type": "application/json"}, [ConnectionResetError("reset")])  # type: ignore[list-item]
+    transport = InMemory(broken, Canned(200, {"content-type": "application/json"}, [body]))
+    async with AsyncConversationsClient(API_KEY, transport=transport, backoff=FAST_BACKOFF) as client:
+        assert (await client.get("c1")).id == "c1"
+    assert len(transport.requests) == 2
+
+
+async def test_each_raise_hands_out_its_own_partial(loopback: Loopback) -> None:
+    loopback.reply(
+        "POST",
+        PATH,
+        Sse([sse_body(START, {"type": "message.output.delta", "id": "m", "content": "so"})], drop_after=1),
+    )
+    async with AsyncConversationsClient(API_KEY, base_url=loopback.url) as client:
+        stream = client.start_stream(inputs="x", model="m")
+        with pytest.raises(mc.RequestOutcomeUnknownError) as first:
+            await stream.final_response()
+        assert first.value.partial is not None
+        first.value.partial.outputs.clear()
+        with pytest.raises(mc.RequestOutcomeUnknownError) as second:
+            await stream.final_response()
+    assert second.value.partial is not None and second.value.partial.output_text == "so"
