@@ -72,8 +72,9 @@ NOTES = """## What keeps mistral_conv near the floor
   events (every field decoded, against two in the raw loop).
 * Plain calls: proxy variables are read once per session instead of aiohttp's `trust_env`, which looks
   them and `~/.netrc` up in a worker thread on every request (this alone took starts from 0.26 x raw
-  to 0.85 x); the retry loop adds no coroutine layer to the first attempt; URLs and timeouts are built
-  once per route.
+  to 0.85 x); a call is one object with its attempt, its limits and its place in the client's
+  in-flight set (what `aclose()` ends), and the transport keeps parsed URLs and aiohttp timeouts in
+  small bounded caches.
 * Import: decoders are built on first use and the blocking portal (`anyio.from_thread`) is imported by
   the first blocking call, so `import mistral_conv` costs little more than its three dependencies.
 """
