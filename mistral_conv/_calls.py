@@ -10,9 +10,10 @@ cancellation apart from the caller's own, so neither is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Protocol, TypeVar
 
 from ._errors import (
     APIConnectionError,
@@ -42,6 +43,7 @@ __all__ = [
     "os_failure",
     "send_attempt",
     "transport_failure",
+    "wait_briefly",
     "within",
 ]
 
@@ -111,12 +113,13 @@ class Guard:
     (a call made while the task is itself being cancelled); ``leave()`` forgets it.
     """
 
-    __slots__ = ("base", "requested", "task")
+    __slots__ = ("base", "left", "requested", "task")
 
     def __init__(self) -> None:
         self.task: asyncio.Task[object] | None = None
         self.requested = False
         self.base = 0
+        self.left: asyncio.Event | None = None  # set once an interrupted task has left
 
     def enter(self) -> None:
         task = asyncio.current_task()
@@ -125,13 +128,24 @@ class Guard:
 
     def leave(self) -> None:
         self.task = None
+        if self.left is not None:
+            self.left.set()
+            self.left = None
 
-    def interrupt(self) -> None:
-        """Cancel the waiting task, if one waits (and is not the current one)."""
+    def interrupt(self) -> asyncio.Event | None:
+        """Cancel the waiting task, if one waits (and is not the current one).
+
+        Returns an event set once that task has left the guarded region (its connection is
+        then released), for the closer to wait on.
+        """
         task = self.task
-        if task is not None and not self.requested and task is not asyncio.current_task():
+        if task is None or task is asyncio.current_task():
+            return None
+        if not self.requested:
             self.requested = True
+            self.left = asyncio.Event()
             task.cancel()
+        return self.left
 
     def caught(self) -> bool:
         """In ``except CancelledError``: whether it was only this guard's cancellation (then consumed)."""
@@ -144,7 +158,9 @@ class Guard:
 class Abortable(Protocol):
     """A call or stream in flight, which the client's close must end."""
 
-    async def abort(self, error: ClientClosedError) -> None: ...
+    async def abort(self, error: ClientClosedError) -> asyncio.Event | None:
+        """End it with ``error``; returns an event to wait on while its task unwinds, if one must."""
+        ...
 
 
 class Runtime:
@@ -192,15 +208,21 @@ class Runtime:
     async def aclose(self) -> None:
         """End everything in flight with ``ClientClosedError``, then close the transport."""
         self.closed = True
+        waits: list[Coroutine[Any, Any, object]] = []
         for item in list(self.inflight):
-            await item.abort(ClientClosedError("the client was closed while this call was in flight"))
-        # The interrupted tasks unwind on their next turn of the loop; give them a few
-        # turns so that their connections are back before the pool closes.
-        for _ in range(20):
-            if not self.inflight:
-                break
-            await asyncio.sleep(0)
+            left = await item.abort(ClientClosedError("the client was closed while this call was in flight"))
+            if left is not None:
+                waits.append(left.wait())
+        await wait_briefly(waits)
         await self.transport.aclose()
+
+
+async def wait_briefly(waits: Sequence[Coroutine[Any, Any, object]]) -> None:
+    """Wait for interrupted tasks to unwind (one turn of the loop each, normally); at most a second."""
+    if waits:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await asyncio.gather(*waits)
 
 
 class RawResponse:
@@ -226,9 +248,9 @@ class PlainCall:
         self._guard = Guard()
         self._reason: ClientClosedError | None = None
 
-    async def abort(self, error: ClientClosedError) -> None:
+    async def abort(self, error: ClientClosedError) -> asyncio.Event | None:
         self._reason = error
-        self._guard.interrupt()
+        return self._guard.interrupt()
 
     async def run(self) -> RawResponse:
         """Run the call to its answer; raise its final error, or ``ClientClosedError`` on close."""

@@ -20,7 +20,7 @@ from typing import Self
 import msgspec
 
 from ._accumulate import StreamState, accumulate_batch
-from ._calls import Call, Guard, Runtime, os_failure, send_attempt, transport_failure, within
+from ._calls import Call, Guard, Runtime, os_failure, send_attempt, transport_failure, wait_briefly, within
 from ._closing import AsyncClosing
 from ._errors import (
     APIConnectionError,
@@ -266,19 +266,22 @@ class ConversationStream(AsyncClosing):
 
         Safe at any moment (before sending, while connecting, during a back-off,
         mid-body), from any task of the client's loop, any number of times: a task
-        waiting on this stream wakes at once and its iteration ends quietly.
+        waiting on this stream wakes at once and its iteration ends quietly. When
+        ``aclose()`` returns, that task has let go of the connection.
         """
         self._close("the stream was closed before it completed")
-        await self._release()
+        left = await self._release()
+        if left is not None:
+            await wait_briefly([left.wait()])
 
-    async def abort(self, error: ClientClosedError) -> None:
+    async def abort(self, error: ClientClosedError) -> asyncio.Event | None:
         """End the stream because its client is closing (``ClientClosedError``, with ``partial``)."""
         if self._status in _LIVE:
             error.partial = self._state.response()
             error.conversation_id = self._state.conversation_id
             self._failure = error
             self._move(StreamStatus.FAILED)
-        await self._release()
+        return await self._release()
 
     def __aiter__(self) -> Self:
         return self
@@ -582,14 +585,19 @@ class ConversationStream(AsyncClosing):
             )
             self._move(StreamStatus.CLOSED)
 
-    async def _release(self) -> None:
-        """Give the connection back (or close it), wake a waiting task, leave the client's set."""
+    async def _release(self) -> asyncio.Event | None:
+        """Give the connection back (or close it), wake a waiting task, leave the client's set.
+
+        Returns the event a woken task sets once it has unwound (``None`` when none waits).
+        """
+        left = None
         if self._status not in _LIVE:
-            self._guard.interrupt()
+            left = self._guard.interrupt()
             self._rt.inflight.discard(self)
         resp, self._resp = self._resp, None
         if resp is not None:
             await resp.aclose()
+        return left
 
     async def next_text_batch(self) -> list[str] | None:
         """The text deltas of the next events (possibly none); ``None`` at the end of the stream."""

@@ -156,6 +156,7 @@ async def test_stream_aclose_at_each_phase(scenario: Scenario) -> None:
     await scenario.reached.wait()
     sent = scenario.transport.sent
     await stream.aclose()
+    assert scenario.transport.connections_in_use == 0  # released by the time aclose() returns
     await asyncio.wait_for(task, HANG)  # iteration ends quietly
     assert stream.status is StreamStatus.CLOSED
     assert scenario.transport.sent == sent  # nothing sent after the close
@@ -172,6 +173,7 @@ async def test_client_aclose_ends_a_stream_at_each_phase(scenario: Scenario) -> 
     await scenario.reached.wait()
     sent = scenario.transport.sent
     await scenario.client.aclose()
+    assert scenario.transport.connections_in_use == 0
     with pytest.raises(mc.ClientClosedError) as info:
         await asyncio.wait_for(task, HANG)
     assert not isinstance(info.value, mc.StreamClosedError)
