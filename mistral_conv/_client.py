@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 import os
@@ -140,9 +141,35 @@ def _split(operation: str, params: Mapping[str, Any], allowed: Any) -> tuple[dic
     options: dict[str, Any] = {}
     for key, value in params.items():
         if key not in known:
-            raise InvalidRequestError(key, f"is not an argument of {operation}()")
+            raise InvalidRequestError(key, _unknown_argument(key, operation, known))
         (options if key in OPTION_KEYS else fields)[key] = value
     return fields, options
+
+
+_COMPLETION_ARGS = frozenset(
+    {
+        "stop",
+        "presence_penalty",
+        "frequency_penalty",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "random_seed",
+        "prediction",
+        "response_format",
+        "tool_choice",
+        "reasoning_effort",
+    }
+)
+
+
+def _unknown_argument(key: str, operation: str, known: frozenset[str]) -> str:
+    """Why ``key`` is refused, with the argument that was probably meant."""
+    problem = f"is not an argument of {operation}()"
+    if key in _COMPLETION_ARGS and "completion_args" in known:
+        return f"{problem}; it is a field of completion_args: completion_args={{{key!r}: ...}}"
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f"{problem}; did you mean {close[0]!r}?" if close else problem
 
 
 class AsyncConversationsClient(AsyncClosing):

@@ -258,3 +258,19 @@ async def test_no_proxy_bypasses_the_proxy(monkeypatch: pytest.MonkeyPatch, loop
     loopback.reply("GET", "/v1/conversations/c", Json(CONV_M))
     async with AsyncConversationsClient(API_KEY, base_url=loopback.url) as c:
         assert (await c.get("c")).id == "conv_m"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "hint"),
+    [
+        ({"modle": "m"}, "did you mean 'model'?"),
+        ({"instrucions": "be brief"}, "did you mean 'instructions'?"),
+        ({"temperature": 0.2}, "completion_args={'temperature': ...}"),
+    ],
+)
+def test_misspelt_arguments_get_a_hint(kwargs: dict[str, object], hint: str) -> None:
+    client = AsyncConversationsClient("k", base_url="http://127.0.0.1:9")
+    given = {"inputs": "x", **({} if "modle" in kwargs else {"model": "m"}), **kwargs}
+    with pytest.raises(mc.InvalidRequestError) as info:
+        client.start_stream(**given)  # type: ignore[arg-type]
+    assert hint in str(info.value) and info.value.field == next(iter(kwargs))
