@@ -29,6 +29,7 @@ from mistral_conv.testing import Fault, LocalConversationsServer
 
 from .conftest import API_KEY, FAST_BACKOFF
 from .loopback import Json, Loopback, Sse, sse_body
+from .test_cli import command
 
 PATH = "/v1/conversations"
 HISTORY = "/v1/conversations/c1/history"
@@ -128,13 +129,13 @@ async def test_a_compressed_event_stream_is_read_and_a_corrupt_one_is_typed(loop
 
 # -- deep and broken JSON ---------------------------------------------------------------------
 
-DEEP = b"[" * 5000 + b"]" * 5000
+DEEP = b"[" * 100_000 + b"]" * 100_000  # deeper than any decoder goes, on every Python
 
 
 async def test_deep_json_in_a_body_is_a_decode_error(loopback: Loopback) -> None:
     loopback.reply("GET", HISTORY, Json(b'{"conversation_id":"c1","entries":' + DEEP + b"}"))
     async with AsyncConversationsClient(API_KEY, base_url=loopback.url) as client:
-        with pytest.raises(mc.ResponseDecodeError, match="nested too deeply"):
+        with pytest.raises(mc.ResponseDecodeError):
             await client.history("c1")
 
 
@@ -467,7 +468,7 @@ def test_bad_client_options_are_named(field: str, kwargs: dict[str, Any]) -> Non
 
 def test_the_cli_turns_bad_input_into_one_error_line() -> None:
     done = subprocess.run(
-        ["mistral-conv", "--base-url", "http://127.0.0.1:9", "list", "--metadata", "{nope"],
+        command("--base-url", "http://127.0.0.1:9", "list", "--metadata", "{nope"),
         capture_output=True,
         text=True,
         timeout=60,
