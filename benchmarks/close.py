@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import sys
 import time
@@ -20,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
 from mistral_conv import AsyncConversationsClient, Backoff, ConversationStream, MistralError, Timeout
-from mistral_conv.testing import Fault, LocalConversationsServer
+from mistral_conv.testing import Fault, LocalConversationsServer, hanging_port
 
 PHASES = ("before sending", "while connecting", "during a back-off", "while headers arrive", "mid-body")
 CLOSERS = ("stream.aclose()", "client.aclose()")
@@ -44,21 +43,6 @@ async def silent_server() -> AsyncIterator[str]:
     finally:
         forever.set()
         server.close()
-
-
-def unaccepting() -> tuple[socket.socket, list[socket.socket], str]:
-    """A listening socket whose backlog is full, so a new connection hangs."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    fillers = []
-    for _ in range(8):
-        s = socket.socket()
-        s.setblocking(False)
-        s.connect_ex(("127.0.0.1", port))
-        fillers.append(s)
-    return listener, fillers, f"http://127.0.0.1:{port}"
 
 
 async def one(phase: str, closer: str, local: LocalConversationsServer, silent: str, blocked: str) -> float:
@@ -90,9 +74,9 @@ async def one(phase: str, closer: str, local: LocalConversationsServer, silent: 
 
 
 async def measure(repeat: int) -> dict[str, dict[str, float]]:
-    listener, fillers, blocked = unaccepting()
     results: dict[str, dict[str, float]] = {}
-    try:
+    with hanging_port() as port:
+        blocked = f"http://127.0.0.1:{port}"
         async with LocalConversationsServer(delta_chars=2) as local, silent_server() as silent:
             for phase in PHASES:
                 for closer in CLOSERS:
@@ -101,10 +85,6 @@ async def measure(repeat: int) -> dict[str, dict[str, float]]:
                         "median_ms": statistics.median(times),
                         "max_ms": max(times),
                     }
-    finally:
-        for s in fillers:
-            s.close()
-        listener.close()
     return results
 
 

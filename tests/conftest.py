@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from aioresponses import aioresponses
 from hypothesis import HealthCheck, settings
 
 from mistral_conv import AsyncConversationsClient, Backoff
+from mistral_conv.testing import hanging_port
 
 from .loopback import Loopback
 
@@ -54,20 +54,8 @@ def spec_files(folder: Path, pattern: str) -> list[Path]:
 @pytest.fixture
 def unaccepting_port() -> Iterator[int]:
     """A listening socket whose backlog is full, so that a new connection attempt hangs."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(0)
-    port = server.getsockname()[1]
-    fillers = []
-    for _ in range(8):
-        s = socket.socket()
-        s.setblocking(False)
-        s.connect_ex(("127.0.0.1", port))
-        fillers.append(s)
-    yield port
-    for s in fillers:
-        s.close()
-    server.close()
+    with hanging_port() as port:
+        yield port
 
 
 @pytest.fixture

@@ -171,12 +171,17 @@ async def test_too_large_is_not_its_own_cause(loopback: Loopback) -> None:
     assert info.value.__cause__ is not info.value and info.value.attempts == 1
 
 
-async def test_stored_failures_are_raised_fresh_with_their_cause(loopback: Loopback) -> None:
+def cut_after_so(loopback: Loopback) -> None:
+    """A stream that delivers "so", then loses its connection."""
     loopback.reply(
         "POST",
         PATH,
         Sse([sse_body(START, {"type": "message.output.delta", "id": "m", "content": "so"})], drop_after=1),
     )
+
+
+async def test_stored_failures_are_raised_fresh_with_their_cause(loopback: Loopback) -> None:
+    cut_after_so(loopback)
     async with AsyncConversationsClient(API_KEY, base_url=loopback.url) as client:
         stream = client.start_stream(inputs="x", model="m")
         raised = []
@@ -335,11 +340,7 @@ async def test_an_os_error_from_a_transports_body_is_classified_and_retried() ->
 
 
 async def test_each_raise_hands_out_its_own_partial(loopback: Loopback) -> None:
-    loopback.reply(
-        "POST",
-        PATH,
-        Sse([sse_body(START, {"type": "message.output.delta", "id": "m", "content": "so"})], drop_after=1),
-    )
+    cut_after_so(loopback)
     async with AsyncConversationsClient(API_KEY, base_url=loopback.url) as client:
         stream = client.start_stream(inputs="x", model="m")
         with pytest.raises(mc.RequestOutcomeUnknownError) as first:

@@ -21,6 +21,7 @@ from ._responders import (
     run_tool,
 )
 from ._server import LocalConversationsServer
+from ._sockets import hanging_port
 
 __all__ = [
     "FAULT_HEADER",
@@ -35,6 +36,7 @@ __all__ = [
     "call_function",
     "fail",
     "hand_off",
+    "hanging_port",
     "reply_text",
     "run_tool",
 ]
