@@ -158,7 +158,7 @@ class Guard:
 class Abortable(Protocol):
     """A call or stream in flight, which the client's close must end."""
 
-    async def abort(self, error: ClientClosedError) -> asyncio.Event | None:
+    async def _abort(self, error: ClientClosedError) -> asyncio.Event | None:
         """End it with ``error``; returns an event to wait on while its task unwinds, if one must."""
         ...
 
@@ -210,7 +210,7 @@ class Runtime:
         self.closed = True
         waits: list[Coroutine[Any, Any, object]] = []
         for item in list(self.inflight):
-            left = await item.abort(ClientClosedError("the client was closed while this call was in flight"))
+            left = await item._abort(ClientClosedError("the client was closed while this call was in flight"))
             if left is not None:
                 waits.append(left.wait())
         await wait_briefly(waits)
@@ -248,7 +248,7 @@ class PlainCall:
         self._guard = Guard()
         self._reason: ClientClosedError | None = None
 
-    async def abort(self, error: ClientClosedError) -> asyncio.Event | None:
+    async def _abort(self, error: ClientClosedError) -> asyncio.Event | None:
         self._reason = error
         return self._guard.interrupt()
 

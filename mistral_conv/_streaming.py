@@ -274,7 +274,7 @@ class ConversationStream(AsyncClosing):
         if left is not None:
             await wait_briefly([left.wait()])
 
-    async def abort(self, error: ClientClosedError) -> asyncio.Event | None:
+    async def _abort(self, error: ClientClosedError) -> asyncio.Event | None:
         """End the stream because its client is closing (``ClientClosedError``, with ``partial``)."""
         if self._status in _LIVE:
             error.partial = self._state.response()
