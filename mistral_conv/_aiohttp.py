@@ -8,6 +8,7 @@ headers, and so the API key) is reachable from what the client raises.
 from __future__ import annotations
 
 import asyncio
+import io
 import urllib.request
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,7 @@ __all__ = ["AiohttpTransport", "env_proxy"]
 # child, whose closing would touch sockets that belong to the parent.
 _ABANDONED: list[aiohttp.ClientSession] = []
 _STEP = 64 * 1024  # the most one inflating step produces
+_LARGE_BODY = 1024 * 1024
 ACCEPT_ENCODING = "gzip, deflate"  # what _Inflating reads; aiohttp's own inflating is off
 
 # aiohttp rounds limits of this many seconds or more up to a whole second; the client's
@@ -280,11 +282,16 @@ class AiohttpTransport:
             timeout = self._timeouts[key] = aiohttp.ClientTimeout(
                 connect=key[0], sock_connect=key[1], sock_read=key[2], ceil_threshold=_NO_CEIL
             )
+        body: bytes | io.BytesIO | None = request.body
+        if request.body is not None and len(request.body) > _LARGE_BODY:
+            # aiohttp warns (ResourceWarning) about large bytes bodies; a file-like one is written in
+            # pieces. A fresh one each attempt: it is consumed by the write.
+            body = io.BytesIO(request.body)
         try:
             resp = await session.request(
                 request.method,
                 url,
-                data=request.body,
+                data=body,
                 headers=request.headers,
                 timeout=timeout,
                 allow_redirects=False,

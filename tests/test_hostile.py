@@ -506,3 +506,13 @@ async def test_a_401_says_whether_a_key_was_sent(
             await client.get("c1")
     expected = "an API key was sent and refused" if key else "no API key was sent"
     assert expected in str(info.value)
+
+
+async def test_a_large_request_body_is_sent_without_warnings(loopback: Loopback) -> None:
+    """aiohttp warns (ResourceWarning, an error in this suite) about bytes bodies over 1 MiB."""
+    loopback.reply("POST", PATH, Json({"conversation_id": "c", "outputs": [], "usage": {}}))
+    text = "x" * (3 * MiB)
+    async with AsyncConversationsClient(API_KEY, base_url=loopback.url) as client:
+        await client.start(inputs=text, model="m")
+    sent = loopback.requests[0]
+    assert sent.json()["inputs"] == text and sent.headers["Content-Type"] == "application/json"
