@@ -360,10 +360,10 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     else:
         return seconds if 0 <= seconds < float("inf") else None
     try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        when = email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):  # not a date this machine can hold
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return max(0.0, when - time.time())
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {

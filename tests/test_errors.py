@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -347,3 +348,22 @@ def test_real_error_bodies_give_the_server_message(path: Path) -> None:
         assert raw["detail"] in str(err)
     else:
         assert raw["error"]["message"] in str(err)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Mon, 01 Jan 99999999999999999999 00:00:00 GMT", "Mon, 01 Jan 0 00:00:00 GMT", "nan", "-5", "soon"],
+)
+async def test_a_retry_after_that_makes_no_sense_is_ignored(
+    value: str, api: AsyncConversationsClient, loopback: Loopback, sleeps: Sleeps
+) -> None:
+    loopback.reply(
+        "POST", PATH, Json({"message": "slow down"}, status=429, headers={"Retry-After": value}), OK
+    )
+    assert (await api.start(inputs="hi", model="m")).conversation_id == "conv_1"
+    assert len(sleeps.delays) == 1 and 0 <= sleeps.delays[0] < 60
+    loopback.reply("POST", PATH, Json({"message": "slow down"}, status=429, headers={"Retry-After": value}))
+    with pytest.raises(mc.RateLimitError) as info:
+        await api.start(inputs="hi", model="m", max_retries=0)
+    wait = info.value.retry_after
+    assert wait is None or 0 <= wait < math.inf  # a date in the past (year 0 reads as 2000) waits 0
