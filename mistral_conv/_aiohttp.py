@@ -17,7 +17,7 @@ from typing import Self
 import aiohttp
 import yarl
 
-from ._errors import ClientClosedError, InvalidRequestError, ResponseTooLargeError
+from ._errors import ClientClosedError, EventLoopError, InvalidRequestError, ResponseTooLargeError
 from ._transport import (
     ConnectError,
     ConnectTimeout,
@@ -242,7 +242,7 @@ class AiohttpTransport:
         if session is not None and self._loop is loop:
             return session
         if session is not None and self._loop is not None and not self._loop.is_closed():
-            raise ClientClosedError(
+            raise EventLoopError(
                 "this client is bound to another running event loop; "
                 "use one client per event loop (or the blocking ConversationsClient)"
             )

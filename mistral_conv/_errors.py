@@ -2,9 +2,9 @@
 
     MistralError                      every error this SDK raises
     ├── InvalidRequestError           bad input, found before anything is sent (also a ValueError)
-    ├── ResponseDecodeError           the response is not what the wire reference says
     ├── ClientClosedError             the client was closed (before or during the call)
     │   └── StreamClosedError         the stream was closed with aclose() before it completed
+    ├── EventLoopError                an async client used from another event loop than its own
     └── APIError                      the API could not be used
         ├── APIStatusError            the API answered with a non-success status
         │   ├── BadRequestError             400
@@ -18,8 +18,9 @@
         ├── APIConnectionError        no usable answer: connection failed, dropped or stalled
         │   ├── APITimeoutError       a time limit was reached
         │   ├── StreamInterruptedError a stream ended before its terminal event
-        │   ├── ResponseTooLargeError a body or an event outgrew its size limit
         │   └── RequestOutcomeUnknownError  start/append/restart may have run: not resent
+        ├── ResponseDecodeError       what the server sent is not what the API documents
+        ├── ResponseTooLargeError     a body, an event or a stream outgrew its size limit
         └── StreamError               the server reported a failure inside a stream
 
 Every ``APIError`` carries ``request_id`` when the server sent one and
@@ -54,6 +55,7 @@ __all__ = [
     "BadRequestError",
     "ClientClosedError",
     "ConflictError",
+    "EventLoopError",
     "InternalServerError",
     "InvalidRequestError",
     "MistralError",
@@ -130,38 +132,18 @@ class ClientClosedError(MistralError, RuntimeError):
         self.conversation_id = conversation_id
 
 
+class EventLoopError(MistralError, RuntimeError):
+    """An ``AsyncConversationsClient`` was used from another event loop than the one it runs in.
+
+    Use one client per event loop, or the blocking ``ConversationsClient``, which owns its loop.
+    """
+
+
 class StreamClosedError(ClientClosedError):
     """The stream was closed with ``aclose()`` (or left ``async with``) before it completed.
 
     Raised by ``final_response()`` on such a stream, with ``partial``.
     """
-
-
-class ResponseDecodeError(MistralError):
-    """A response body (or a stream's event) is not what the API documents: not JSON, nested
-    too deeply, or of another shape where no ``Unknown…`` can stand in.
-
-    ``body`` keeps the raw bytes (for an event, the first KiB of its data); ``status`` and
-    ``request_id`` say where it came from; for a stream, ``partial`` and
-    ``conversation_id`` keep what arrived before it.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        body: bytes,
-        status: int | None = None,
-        request_id: str | None = None,
-        partial: ConversationResponse | None = None,
-        conversation_id: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.body = body
-        self.status = status
-        self.request_id = request_id
-        self.partial = partial
-        self.conversation_id = conversation_id
 
 
 class APIError(MistralError):
@@ -280,11 +262,51 @@ class StreamInterruptedError(APIConnectionError):
     """A stream ended (or broke) before ``conversation.response.done`` or ``.error``."""
 
 
-class ResponseTooLargeError(APIConnectionError):
-    """A response body (``max_response_size``) or a stream event (``max_event_size``) was too large.
+class ResponseDecodeError(APIError):
+    """A response body (or a stream's event) is not what the API documents: not JSON, nested
+    too deeply, or of another shape where no ``Unknown…`` can stand in.
 
-    The connection is closed at once; never retried.
+    ``body`` keeps the raw bytes (for an event, the first KiB of its data); ``status`` and
+    ``request_id`` say where it came from; for a stream, ``partial`` and
+    ``conversation_id`` keep what arrived before it.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        body: bytes,
+        status: int | None = None,
+        request_id: str | None = None,
+        partial: ConversationResponse | None = None,
+        conversation_id: str | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.body = body
+        self.status = status
+        self.partial = partial
+        self.conversation_id = conversation_id
+
+
+class ResponseTooLargeError(APIError):
+    """A body (``max_response_size``), an event (``max_event_size``) or a stream
+    (``max_stream_size``) outgrew its limit, counted in decoded bytes.
+
+    Not a network failure: the server sent more than this client accepts. The connection
+    is closed at once; never retried. For a stream, ``partial`` keeps what arrived.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        partial: ConversationResponse | None = None,
+        conversation_id: str | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.partial = partial
+        self.conversation_id = conversation_id
 
 
 class RequestOutcomeUnknownError(APIConnectionError):

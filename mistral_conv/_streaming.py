@@ -571,7 +571,9 @@ class ConversationStream(AsyncClosing):
                     partial=self._state.response(),
                     conversation_id=self._state.conversation_id,
                 )
-            elif isinstance(error, APIConnectionError | StreamError):
+            elif isinstance(
+                error, APIConnectionError | StreamError | ResponseTooLargeError | ResponseDecodeError
+            ):
                 error.partial = self._state.response()
                 error.conversation_id = self._state.conversation_id
         self._failure = error

@@ -6,6 +6,7 @@ import email.utils
 import json
 import logging
 import math
+import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -367,3 +368,57 @@ async def test_a_retry_after_that_makes_no_sense_is_ignored(
         await api.start(inputs="hi", model="m", max_retries=0)
     wait = info.value.retry_after
     assert wait is None or 0 <= wait < math.inf  # a date in the past (year 0 reads as 2000) waits 0
+
+
+def test_the_error_tree() -> None:
+    """What the server sent and the SDK could not accept is an APIError; size limits are not
+    network blips; the wrong event loop is its own error."""
+    assert issubclass(mc.ResponseDecodeError, mc.APIError)
+    assert issubclass(mc.ResponseTooLargeError, mc.APIError)
+    assert not issubclass(mc.ResponseTooLargeError, mc.APIConnectionError)
+    assert issubclass(mc.RequestOutcomeUnknownError, mc.APIConnectionError)
+    assert issubclass(mc.EventLoopError, RuntimeError) and not issubclass(
+        mc.EventLoopError, mc.ClientClosedError
+    )
+    assert issubclass(mc.StreamClosedError, mc.ClientClosedError)
+
+
+def test_the_readme_draws_the_same_tree() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    drawing = mc._errors.__doc__.split("::", 1)[1].split("\n\n", 2)[1]  # type: ignore[union-attr]
+    assert textwrap.dedent(drawing).strip() in readme
+
+
+@pytest.mark.aiohttp_only
+def test_a_client_used_from_another_running_loop_says_so(loopback: Loopback) -> None:
+    import asyncio
+    import threading
+
+    loopback.reply("GET", "/v1/conversations/c1", Json({"detail": "nope"}, status=404))
+    client = AsyncConversationsClient(API_KEY, base_url=loopback.url, max_retries=0)
+    first_loop_running = threading.Event()
+    release = threading.Event()
+
+    def other_loop() -> None:
+        async def hold() -> None:
+            with pytest.raises(mc.NotFoundError):
+                await client.get("c1")  # binds the client to this loop
+            first_loop_running.set()
+            await asyncio.to_thread(release.wait, 10)  # this loop keeps running meanwhile
+            await client.aclose()
+
+        asyncio.run(hold())
+
+    thread = threading.Thread(target=other_loop)
+    thread.start()
+    try:
+        assert first_loop_running.wait(10)
+
+        async def elsewhere() -> None:
+            with pytest.raises(mc.EventLoopError, match="another running event loop"):
+                await client.get("c1")
+
+        asyncio.run(elsewhere())
+    finally:
+        release.set()
+        thread.join(10)
