@@ -147,15 +147,28 @@ class StreamClosedError(ClientClosedError):
 
 
 class APIError(MistralError):
-    """The API could not be used. ``request_id`` is the server's id for the request, if known."""
+    """The API could not be used. ``request_id`` is the server's id for the request, if known.
+
+    For a stream, ``partial`` is the response assembled from the events that did arrive (a
+    snapshot) and ``conversation_id`` the conversation, when known; both are ``None`` otherwise.
+    """
 
     attempts: int = 1
     """How many requests were sent for this call, the failing one included."""
 
-    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        partial: ConversationResponse | None = None,
+        conversation_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.request_id = request_id
+        self.partial = partial
+        self.conversation_id = conversation_id
 
 
 class APIStatusError(APIError):
@@ -231,23 +244,10 @@ class InternalServerError(APIStatusError):
 
 
 class APIConnectionError(APIError):
-    """The connection failed, broke or stalled before a complete answer arrived.
+    """The connection failed, broke or stalled before a complete answer arrived."""
 
-    For streams, ``partial`` is the response assembled from the events that
-    did arrive, and ``conversation_id`` the conversation, when known.
-    """
-
-    def __init__(
-        self,
-        message: str = "Connection error.",
-        *,
-        request_id: str | None = None,
-        partial: ConversationResponse | None = None,
-        conversation_id: str | None = None,
-    ) -> None:
-        super().__init__(message, request_id=request_id)
-        self.partial = partial
-        self.conversation_id = conversation_id
+    def __init__(self, message: str = "Connection error.", **kw: Any) -> None:
+        super().__init__(message, **kw)
 
 
 class APITimeoutError(APIConnectionError):
@@ -281,11 +281,9 @@ class ResponseDecodeError(APIError):
         partial: ConversationResponse | None = None,
         conversation_id: str | None = None,
     ) -> None:
-        super().__init__(message, request_id=request_id)
+        super().__init__(message, request_id=request_id, partial=partial, conversation_id=conversation_id)
         self.body = body
         self.status = status
-        self.partial = partial
-        self.conversation_id = conversation_id
 
 
 class ResponseTooLargeError(APIError):
@@ -295,18 +293,6 @@ class ResponseTooLargeError(APIError):
     Not a network failure: the server sent more than this client accepts. The connection
     is closed at once; never retried. For a stream, ``partial`` keeps what arrived.
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        request_id: str | None = None,
-        partial: ConversationResponse | None = None,
-        conversation_id: str | None = None,
-    ) -> None:
-        super().__init__(message, request_id=request_id)
-        self.partial = partial
-        self.conversation_id = conversation_id
 
 
 class RequestOutcomeUnknownError(APIConnectionError):
@@ -356,10 +342,8 @@ class StreamError(APIError):
         partial: ConversationResponse | None = None,
         conversation_id: str | None = None,
     ) -> None:
-        super().__init__(message, request_id=request_id)
+        super().__init__(message, request_id=request_id, partial=partial, conversation_id=conversation_id)
         self.code = code
-        self.partial = partial
-        self.conversation_id = conversation_id
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:

@@ -23,7 +23,6 @@ from ._accumulate import StreamState, accumulate_batch
 from ._calls import Call, Guard, Runtime, os_failure, send_attempt, transport_failure, wait_briefly, within
 from ._closing import AsyncClosing
 from ._errors import (
-    APIConnectionError,
     APIError,
     APITimeoutError,
     ClientClosedError,
@@ -571,9 +570,7 @@ class ConversationStream(AsyncClosing):
                     partial=self._state.response(),
                     conversation_id=self._state.conversation_id,
                 )
-            elif isinstance(
-                error, APIConnectionError | StreamError | ResponseTooLargeError | ResponseDecodeError
-            ):
+            else:
                 error.partial = self._state.response()
                 error.conversation_id = self._state.conversation_id
         self._failure = error
