@@ -13,7 +13,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from mistral_conv import AsyncConversationsClient
-from mistral_conv.models import Function, FunctionCallEntry, FunctionResultEntry, FunctionTool
+from mistral_conv.models import Function, FunctionResultEntry, FunctionTool
 from mistral_conv.testing import LocalConversationsServer, ScriptedResponder, call_function, reply_text
 
 WEATHER = FunctionTool(
@@ -46,7 +46,7 @@ async def main() -> None:
         response = await client.start(
             model="mistral-medium-latest", inputs="How warm is it in Paris?", tools=[WEATHER]
         )
-        while calls := [o for o in response.outputs if isinstance(o, FunctionCallEntry)]:
+        while calls := [o for o in response.outputs if o.type == "function.call"]:
             results = []
             for call in calls:
                 args = json.loads(call.arguments) if isinstance(call.arguments, str) else call.arguments

@@ -27,12 +27,19 @@ async def main() -> None:
 
         print("assistant: ", end="")
         async with client.append_stream(first.conversation_id, inputs="Which one is the mildest?") as stream:
-            async for text in stream.text_stream():
-                print(text, end="", flush=True)
-        print()
+            async for event in stream:
+                # Comparing ``type`` narrows the event union: here ``event`` is a MessageOutputDeltaEvent.
+                if event.type == "message.output.delta" and isinstance(event.content, str):
+                    print(event.content, end="", flush=True)
+        print(f"\n(request id {stream.request_id})")
 
         history = await client.history(first.conversation_id)
         print(f"{len(history.entries)} entries:", ", ".join(e.type for e in history.entries))
+
+        # Branch from the first answer: entries the server returned have a ``str`` id.
+        answer = history.entries[1]
+        branch = await client.restart(first.conversation_id, from_entry_id=answer.id, inputs="And Italian?")
+        print("branch:", branch.output_text)
 
 
 if __name__ == "__main__":

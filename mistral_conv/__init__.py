@@ -1,8 +1,7 @@
 """mistral_conv: an async-first client for Mistral AI's Beta Conversations API."""
 
 from . import models
-from ._accumulate import StreamState, accumulate
-from ._client import AsyncConversationsClient
+from ._api import AsyncConversationsClient, ConversationsClient
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -27,12 +26,12 @@ from ._errors import (
     StreamInterruptedError,
     UnprocessableEntityError,
 )
+from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
-from ._sse import SSEDecoder, SSEFrame
-from ._streaming import ConversationStream, StreamEvent, StreamStatus
-from ._sync import ConversationsClient, SyncConversationStream, run_sync
-from ._transport import Transport
+from ._streaming import ConversationStream, StreamStatus
+from ._sync import SyncConversationStream, run_sync
 from ._version import __version__
+from .models import ConversationEvent
 
 __all__ = [
     "APIConnectionError",
@@ -45,6 +44,7 @@ __all__ = [
     "BadRequestError",
     "ClientClosedError",
     "ConflictError",
+    "ConversationPage",
     "ConversationStream",
     "ConversationsClient",
     "EventLoopError",
@@ -56,21 +56,17 @@ __all__ = [
     "RateLimitError",
     "RequestOutcomeUnknownError",
     "ResponseDecodeError",
+    "ResponseInfo",
     "ResponseTooLargeError",
-    "SSEDecoder",
-    "SSEFrame",
     "StreamClosedError",
     "StreamError",
-    "StreamEvent",
+    "ConversationEvent",
     "StreamInterruptedError",
-    "StreamState",
     "StreamStatus",
     "SyncConversationStream",
     "Timeout",
-    "Transport",
     "UnprocessableEntityError",
     "__version__",
-    "accumulate",
     "models",
     "run_sync",
 ]

@@ -11,7 +11,9 @@ import msgspec
 from msgspec import UNSET
 
 from ._errors import InvalidRequestError
-from .models import AppendRequest, ModelDecoder, RestartRequest, StartRequest, Unknown
+from .models import MessageInputEntry, Unknown
+from .models._decoders import ModelDecoder
+from .models.requests import AppendRequest, RestartRequest, StartRequest
 
 __all__ = ["conversation_path", "encode_body", "inputs_value", "require_non_negative"]
 
@@ -73,14 +75,27 @@ def inputs_value(inputs: Any, *, required: bool) -> Any:
             entry = dict(item)
             if "type" not in entry and "role" in entry:
                 entry["type"] = "message.input"
+            if entry.get("type") == "message.input":
+                _check_role(i, entry.get("role"))
             out.append(entry)
         elif isinstance(item, msgspec.Struct):
+            if isinstance(item, MessageInputEntry):
+                _check_role(i, item.role)
             out.append(item)
         else:
             raise InvalidRequestError(
                 f"inputs[{i}]", f"must be an entry or a dict, got {type(item).__name__}"
             )
     return out
+
+
+def _check_role(index: int, role: object) -> None:
+    # Role is an open str at run time (history may hold roles a newer API adds); a sent one is checked.
+    if role not in ("user", "assistant"):
+        raise InvalidRequestError(
+            f"inputs[{index}].role",
+            f"must be 'user' or 'assistant' (for a system prompt use instructions), got {role!r}",
+        )
 
 
 def encode_body(body: msgspec.Struct, extra_body: Mapping[str, Any] | None) -> bytes:

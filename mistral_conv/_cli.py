@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from ._client import AsyncConversationsClient
+from ._api import AsyncConversationsClient
 from ._errors import InvalidRequestError, MistralError
 from ._streaming import ConversationStream
 from .models import (
@@ -99,7 +99,7 @@ def _show_entry(entry: Any) -> str:
         return f"[function.result] {entry.tool_call_id}: {entry.result}"
     if isinstance(entry, ToolExecutionEntry):
         return f"[tool.execution] {entry.name}({entry.arguments})"
-    return f"[{entry.type}]"
+    return f"[{getattr(entry, 'type_name', entry.type)}]"
 
 
 def _show_conversation(c: Conversation) -> str:

@@ -1,13 +1,18 @@
-"""AsyncConversationsClient: one short method per endpoint of the Conversations API."""
+"""The async client's core: request building, sending and decoding behind the generated methods.
+
+The public methods themselves, with their explicit signatures, are generated into
+``_api.py`` from ``_spec.py``; each hands its arguments to a method here.
+"""
 
 from __future__ import annotations
 
 import difflib
 import functools
+import inspect
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, TypeVar, Unpack
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import msgspec
@@ -18,34 +23,18 @@ from ._build import conversation_path, encode_body, inputs_value, require_non_ne
 from ._calls import Call, PlainCall, RawResponse, Runtime
 from ._closing import AsyncClosing
 from ._errors import InvalidRequestError, ResponseDecodeError
+from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
-from ._params import (
-    OPTION_KEYS,
-    AppendParams,
-    ClientOptions,
-    ListParams,
-    RequestOptions,
-    RestartParams,
-    StartParams,
-)
 from ._retry import RetryPolicy
-from ._sse import DEFAULT_MAX_EVENT_SIZE
 from ._streaming import ConversationStream
 from ._transport import Transport, is_loopback
 from ._version import __version__
-from .models import (
-    AppendRequest,
-    Conversation,
-    ConversationDecoder,
-    ConversationHistory,
-    ConversationMessages,
-    ConversationResponse,
-    ModelDecoder,
-    RestartRequest,
-    StartRequest,
-)
+from .models import Conversation, ConversationHistory, ConversationMessages, ConversationResponse
+from .models._base import Result
+from .models._decoders import ConversationDecoder, ModelDecoder
+from .models.requests import AppendRequest, RestartRequest, StartRequest
 
-__all__ = ["AsyncConversationsClient"]
+__all__ = ["AsyncClientCore", "suggest"]
 
 log = logging.getLogger("mistral_conv")
 
@@ -62,7 +51,7 @@ _messages: ModelDecoder[ConversationMessages] = ModelDecoder(ConversationMessage
 
 def _decode(resp: RawResponse, decode: Callable[[bytes], T]) -> T:
     try:
-        return decode(resp.body)
+        result = decode(resp.body)
     except msgspec.DecodeError as exc:
         raise ResponseDecodeError(
             f"unexpected response body: {exc}",
@@ -70,6 +59,14 @@ def _decode(resp: RawResponse, decode: Callable[[bytes], T]) -> T:
             status=resp.status,
             request_id=resp.request_id,
         ) from None
+    if isinstance(result, Result):
+        result.__dict__["_raw_response"] = _info(resp)
+    elif isinstance(result, list):
+        info = _info(resp)
+        for item in result:
+            if isinstance(item, Result):
+                item.__dict__["_raw_response"] = info
+    return result
 
 
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -129,23 +126,6 @@ def _base_url(base_url: str, has_key: bool, allow_insecure_http: bool) -> str:
     return url
 
 
-@functools.cache
-def _known(allowed: Any) -> frozenset[str]:
-    return frozenset(allowed.__required_keys__ | allowed.__optional_keys__)
-
-
-def _split(operation: str, params: Mapping[str, Any], allowed: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split keyword arguments into body fields and per-call options, refusing unknown names."""
-    known = _known(allowed)
-    fields: dict[str, Any] = {}
-    options: dict[str, Any] = {}
-    for key, value in params.items():
-        if key not in known:
-            raise InvalidRequestError(key, _unknown_argument(key, operation, known))
-        (options if key in OPTION_KEYS else fields)[key] = value
-    return fields, options
-
-
 _COMPLETION_ARGS = frozenset(
     {
         "stop",
@@ -172,66 +152,85 @@ def _unknown_argument(key: str, operation: str, known: frozenset[str]) -> str:
     return f"{problem}; did you mean {close[0]!r}?" if close else problem
 
 
-class AsyncConversationsClient(AsyncClosing):
-    """Async client of Mistral's Beta Conversations API.
+P = ParamSpec("P")
+R = TypeVar("R")
 
-    ``api_key`` falls back to ``MISTRAL_API_KEY``; ``base_url`` to
-    ``MISTRAL_BASE_URL``, then ``https://api.mistral.ai``. Use it as an async
-    context manager, or call :meth:`aclose` when done. The HTTP session is
-    created on first use, inside the running event loop.
 
-    Every method takes the body fields as keyword arguments, plus per-call
-    ``timeout``, ``max_retries``, ``extra_headers``, ``extra_query`` and
-    (with a body) ``extra_body`` for fields this version does not know yet.
-    Bad arguments raise :class:`InvalidRequestError` before anything is
-    sent; API failures raise :class:`APIError` subclasses. The client options
-    (``base_url``, ``timeout``, ``max_retries``, ``retry_unknown_outcome``,
-    ``backoff``, ``max_connections``, ``default_headers``, ``verify_ssl``,
-    ``allow_insecure_http``, ``max_event_size``, ``max_response_size``,
-    ``log_bodies``, ``transport``) are described in :class:`ClientOptions`.
+def suggest(method: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a public method so that an unknown keyword raises :class:`InvalidRequestError` with the
+    argument that was probably meant ("did you mean", or a pointer into ``completion_args``)."""
 
-    ``start``, ``append`` and ``restart`` (and their streams) store a turn: a failure
-    after such a request went out raises :class:`RequestOutcomeUnknownError` instead
-    of sending it again, unless ``retry_unknown_outcome=True``.
-    """
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except TypeError as exc:
+            tb = exc.__traceback__
+            if tb is None or tb.tb_next is not None:  # raised inside the method, not by the call
+                raise
+            raise _misuse(method, args, kwargs) or exc from None
 
-    def __init__(self, api_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
-        _split("AsyncConversationsClient", options, ClientOptions)
-        max_retries = options.get("max_retries", 2)
+    return call
+
+
+def _misuse(method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception | None:
+    """The :class:`InvalidRequestError` for a call that did not bind: an unknown or a missing keyword."""
+    params = inspect.signature(method).parameters
+    positional = [p for p in params.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    if len(args) > len(positional):  # arguments given by position: Python's own message says it best
+        return None
+    known = frozenset(params) - {"self"}
+    name = method.__name__
+    operation = type(args[0]).__name__ if name == "__init__" and args else name
+    for key in kwargs:
+        if key not in known:
+            return InvalidRequestError(key, _unknown_argument(key, operation, known))
+    for param in params.values():
+        if param.kind is param.KEYWORD_ONLY and param.default is param.empty and param.name not in kwargs:
+            return InvalidRequestError(param.name, f"is required: {operation}({param.name}=...)")
+    return None
+
+
+class AsyncClientCore(AsyncClosing):
+    """The work behind :class:`AsyncConversationsClient`'s generated methods (see ``_api.py``)."""
+
+    def _setup(self, api_key: str | None, options: dict[str, Any]) -> None:
+        max_retries: int = options["max_retries"]
         require_non_negative("max_retries", max_retries)
-        self.timeout = Timeout.of(options.get("timeout"))
+        self.timeout = Timeout.of(options["timeout"])
         self.max_retries = max_retries
-        self.retry_unknown_outcome = bool(options.get("retry_unknown_outcome", False))
+        self.retry_unknown_outcome = bool(options["retry_unknown_outcome"])
         key = api_key if api_key is not None else os.environ.get("MISTRAL_API_KEY")
         if key is not None and not isinstance(key, str):
             raise InvalidRequestError("api_key", f"must be a string, got {type(key).__name__}")
-        url = options.get("base_url") or os.environ.get("MISTRAL_BASE_URL") or DEFAULT_BASE_URL
-        self.base_url = _base_url(url, bool(key), options.get("allow_insecure_http", False))
-        headers = Headers({"User-Agent": USER_AGENT, **(options.get("default_headers") or {})})
+        url = options["base_url"] or os.environ.get("MISTRAL_BASE_URL") or DEFAULT_BASE_URL
+        self.base_url = _base_url(url, bool(key), options["allow_insecure_http"])
+        default_headers = options["default_headers"] or {}
+        headers = Headers({"User-Agent": USER_AGENT, **default_headers})
         if key:
             check_header_value("api_key", key)
             headers["Authorization"] = f"Bearer {key}"
-        for name, value in (options.get("default_headers") or {}).items():
+        for name, value in default_headers.items():
             check_header(f"default_headers[{name!r}]", name, value)
         self._headers = headers
         # The real API refuses every call without a key: say how to give one, before sending.
         self._no_key = not key and (urlsplit(self.base_url).hostname or "").endswith("mistral.ai")
-        transport = options.get("transport")
+        transport = options["transport"]
         if transport is None:
             transport = _aiohttp.AiohttpTransport(
-                max_connections=options.get("max_connections", 100),
-                verify_ssl=options.get("verify_ssl", True),
-                allow_insecure_http=options.get("allow_insecure_http", False),
+                max_connections=options["max_connections"],
+                verify_ssl=options["verify_ssl"],
+                allow_insecure_http=options["allow_insecure_http"],
             )
         self._transport: Transport = transport
         self._rt = Runtime(
             transport,
-            RetryPolicy(options.get("backoff") or Backoff()),
-            max_body_size=options.get("max_response_size", DEFAULT_MAX_BODY),
-            max_event_size=options.get("max_event_size", DEFAULT_MAX_EVENT_SIZE),
-            max_stream_size=options.get("max_stream_size", DEFAULT_MAX_STREAM_SIZE),
+            RetryPolicy(options["backoff"] or Backoff()),
+            max_body_size=options["max_response_size"],
+            max_event_size=options["max_event_size"],
+            max_stream_size=options["max_stream_size"],
         )
-        self.log_bodies = options.get("log_bodies", False)
+        self.log_bodies = bool(options["log_bodies"])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -304,23 +303,25 @@ class AsyncConversationsClient(AsyncClosing):
     def _body_call(
         self,
         operation: str,
-        path: str,
-        params: Mapping[str, Any],
+        conversation_id: str | None,
+        given: Mapping[str, Any],
+        options: Mapping[str, Any],
         stream: bool,
-        conversation_id: str | None = None,
     ) -> Call:
-        spec, model, inputs_required = _OPERATIONS[operation]
-        fields, options = _split(operation, params, spec)
+        model, inputs_required, suffix = _OPERATIONS[operation]
+        path = "/v1/conversations" if conversation_id is None else conversation_path(conversation_id, suffix)
+        fields = {k: v for k, v in given.items() if v is not None}
         fields["inputs"] = inputs_value(fields.get("inputs", UNSET), required=inputs_required)
         if operation == "start":
-            has_model = fields.get("model") is not None
-            if has_model == (fields.get("agent_id") is not None):
+            if ("model" in fields) == ("agent_id" in fields):
                 raise InvalidRequestError("model/agent_id", "give exactly one of model and agent_id")
         elif operation == "restart":
             entry = fields.get("from_entry_id")
             if not isinstance(entry, str) or not entry:
                 raise InvalidRequestError("from_entry_id", "must be a non-empty string")
-        body = encode_body(model(stream=stream, **fields), options.get("extra_body"))
+        body = encode_body(model(stream=stream, **fields), options["extra_body"])
+        if self.log_bodies:
+            log.debug("POST %s request body: %s", path, _clip(body))
         return self._call(
             "POST",
             path,
@@ -332,130 +333,91 @@ class AsyncConversationsClient(AsyncClosing):
         )
 
     async def _send(self, call: Call) -> RawResponse:
-        if self.log_bodies and call.body is not None:
-            log.debug("%s %s request body: %s", call.method, call.path, _clip(call.body))
         raw = await PlainCall(self._rt, call).run()
         if self.log_bodies:
             log.debug("%s %s response body: %s", call.method, call.path, _clip(raw.body))
         return raw
 
-    async def _get(self, path: str, options: Mapping[str, Any], decode: Callable[[bytes], T], op: str) -> T:
-        _split(op, options, RequestOptions)
-        return _decode(await self._send(self._call("GET", path, options, operation=op)), decode)
+    # -- what the generated methods call ------------------------------------
 
-    def _stream(self, call: Call) -> ConversationStream:
-        if self.log_bodies and call.body is not None:
-            log.debug("%s %s request body: %s", call.method, call.path, _clip(call.body))
-        return ConversationStream(self._rt, call)
-
-    # -- the operations --------------------------------------------------
-
-    async def start(self, **params: Unpack[StartParams]) -> ConversationResponse:
-        """Start a conversation with a ``model`` or an ``agent_id`` and run it on ``inputs``.
-
-        ``inputs`` is a string (one user message) or a list of entries, as
-        structs or dicts. Returns the new entries and the usage. A failure after
-        the request went out raises :class:`RequestOutcomeUnknownError` rather than
-        starting a second conversation.
-        """
-        call = self._body_call("start", "/v1/conversations", params, False)
+    async def _turn(
+        self,
+        operation: str,
+        conversation_id: str | None,
+        fields: Mapping[str, Any],
+        options: Mapping[str, Any],
+    ) -> ConversationResponse:
+        call = self._body_call(operation, conversation_id, fields, options, False)
         return _decode(await self._send(call), _response.decode)
 
-    def start_stream(self, **params: Unpack[StartParams]) -> ConversationStream:
-        """Like :meth:`start`, streamed. Arguments are checked now; nothing is sent until
-        ``async with`` is entered or the stream is first read."""
-        return self._stream(self._body_call("start", "/v1/conversations", params, True))
+    def _stream(
+        self,
+        operation: str,
+        conversation_id: str | None,
+        fields: Mapping[str, Any],
+        options: Mapping[str, Any],
+    ) -> ConversationStream:
+        return ConversationStream(
+            self._rt, self._body_call(operation, conversation_id, fields, options, True)
+        )
 
-    async def append(self, conversation_id: str, **params: Unpack[AppendParams]) -> ConversationResponse:
-        """Append ``inputs`` (and/or ``tool_confirmations``) to a conversation and run it.
+    async def _read(self, operation: str, conversation_id: str, options: Mapping[str, Any]) -> RawResponse:
+        path = conversation_path(conversation_id, _READS[operation])
+        return await self._send(self._call("GET", path, options, operation=operation))
 
-        A failure after the request went out raises :class:`RequestOutcomeUnknownError`
-        rather than appending the turn twice.
-        """
-        path = conversation_path(conversation_id)
-        call = self._body_call("append", path, params, False, conversation_id)
-        return _decode(await self._send(call), _response.decode)
+    async def _read_get(self, conversation_id: str, options: Mapping[str, Any]) -> Conversation:
+        return _decode(await self._read("get", conversation_id, options), ConversationDecoder.one)
 
-    def append_stream(self, conversation_id: str, **params: Unpack[AppendParams]) -> ConversationStream:
-        """Like :meth:`append`, streamed (sent on ``async with`` or the first read)."""
-        path = conversation_path(conversation_id)
-        return self._stream(self._body_call("append", path, params, True, conversation_id))
+    async def _read_history(self, conversation_id: str, options: Mapping[str, Any]) -> ConversationHistory:
+        return _decode(await self._read("history", conversation_id, options), _history.decode)
 
-    async def restart(self, conversation_id: str, **params: Unpack[RestartParams]) -> ConversationResponse:
-        """Branch a new conversation from entry ``from_entry_id`` of ``conversation_id`` and run it.
+    async def _read_messages(self, conversation_id: str, options: Mapping[str, Any]) -> ConversationMessages:
+        return _decode(await self._read("messages", conversation_id, options), _messages.decode)
 
-        A failure after the request went out raises :class:`RequestOutcomeUnknownError`
-        rather than creating a second branch.
-        """
-        path = conversation_path(conversation_id, "/restart")
-        call = self._body_call("restart", path, params, False, conversation_id)
-        return _decode(await self._send(call), _response.decode)
-
-    def restart_stream(self, conversation_id: str, **params: Unpack[RestartParams]) -> ConversationStream:
-        """Like :meth:`restart`, streamed (sent on ``async with`` or the first read)."""
-        path = conversation_path(conversation_id, "/restart")
-        return self._stream(self._body_call("restart", path, params, True, conversation_id))
-
-    async def get(self, conversation_id: str, **options: Unpack[RequestOptions]) -> Conversation:
-        """Fetch one conversation: a ``ModelConversation`` or an ``AgentConversation``."""
-        return await self._get(conversation_path(conversation_id), options, ConversationDecoder.one, "get")
-
-    async def list(self, **params: Unpack[ListParams]) -> list[Conversation]:
-        """One page of conversations, newest first (``page`` is 0-based)."""
-        fields, options = _split("list", params, ListParams)
+    async def _list(self, fields: Mapping[str, Any], options: Mapping[str, Any]) -> ConversationPage:
         query: dict[str, str] = {}
         for key in ("page", "page_size"):
-            if key in fields:
+            if fields.get(key) is not None:
                 require_non_negative(key, fields[key])
                 query[key] = str(fields[key])
         if fields.get("metadata") is not None:
             query["metadata"] = msgspec.json.encode(fields["metadata"]).decode()
-        call = self._call("GET", "/v1/conversations", options, operation="list", params=query)
-        return _decode(await self._send(call), ConversationDecoder.many)
+        raw = await self._send(
+            self._call("GET", "/v1/conversations", options, operation="list", params=query)
+        )
+        return ConversationPage(_decode(raw, ConversationDecoder.many), _info(raw))
 
-    async def iter_conversations(
-        self,
-        *,
-        page_size: int = 100,
-        metadata: Mapping[str, Any] | None = None,
-        **options: Unpack[RequestOptions],
+    async def _iterate(
+        self, fields: Mapping[str, Any], options: Mapping[str, Any]
     ) -> AsyncIterator[Conversation]:
-        """Every conversation, page by page, until a page comes back short."""
+        page_size = fields["page_size"]
         require_non_negative("page_size", page_size)
         if page_size == 0:
             raise InvalidRequestError("page_size", "must be at least 1 to iterate")
         page = 0
         while True:
-            items = await self.list(page=page, page_size=page_size, metadata=metadata, **options)
+            items = await self._list({**fields, "page": page}, options)
             for item in items:
                 yield item
             if len(items) < page_size:
                 return
             page += 1
 
-    async def history(self, conversation_id: str, **options: Unpack[RequestOptions]) -> ConversationHistory:
-        """Every entry of a conversation, in order."""
-        path = conversation_path(conversation_id, "/history")
-        return await self._get(path, options, _history.decode, "history")
-
-    async def messages(self, conversation_id: str, **options: Unpack[RequestOptions]) -> ConversationMessages:
-        """The input and output messages of a conversation."""
-        path = conversation_path(conversation_id, "/messages")
-        return await self._get(path, options, _messages.decode, "messages")
-
-    async def delete(self, conversation_id: str, **options: Unpack[RequestOptions]) -> None:
-        """Delete a conversation (the API answers 204)."""
-        _split("delete", options, RequestOptions)
-        await self._send(
-            self._call("DELETE", conversation_path(conversation_id), options, operation="delete")
-        )
+    async def _delete(self, conversation_id: str, options: Mapping[str, Any]) -> ResponseInfo:
+        call = self._call("DELETE", conversation_path(conversation_id), options, operation="delete")
+        return _info(await self._send(call))
 
 
-_OPERATIONS: dict[str, tuple[Any, type[msgspec.Struct], bool]] = {
-    "start": (StartParams, StartRequest, True),
-    "append": (AppendParams, AppendRequest, False),
-    "restart": (RestartParams, RestartRequest, False),
+_OPERATIONS: dict[str, tuple[type[msgspec.Struct], bool, str]] = {
+    "start": (StartRequest, True, ""),
+    "append": (AppendRequest, False, ""),
+    "restart": (RestartRequest, False, "/restart"),
 }
+_READS = {"get": "", "history": "/history", "messages": "/messages"}
+
+
+def _info(raw: RawResponse) -> ResponseInfo:
+    return ResponseInfo(raw.status, raw.headers, raw.request_id)
 
 
 def _clip(body: bytes, limit: int = 65536) -> str:

@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from .models import ErrorBody, ModelDecoder, ValidationErrorItem
+from .models import ErrorBody, ValidationErrorItem
+from .models._decoders import ModelDecoder
 
 if TYPE_CHECKING:
     from .models import ConversationResponse

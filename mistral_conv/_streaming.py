@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import AsyncIterator
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import msgspec
 
@@ -34,28 +34,23 @@ from ._errors import (
     StreamInterruptedError,
     fresh,
 )
+from ._info import ResponseInfo
 from ._retry import Failure, Outcome, outcome_unknown
 from ._sse import EventTooLarge, SSEDecoder
 from ._transport import HTTPResponse, TransportError
-from .models import (
-    ConversationEvent,
-    ConversationResponse,
-    MessageOutputDeltaEvent,
-    ModelDecoder,
-    UnknownEvent,
-)
+from .models import ConversationEvent, ConversationResponse, KnownEvent, MessageOutputDeltaEvent, UnknownEvent
 from .models._base import decode_lenient
+from .models._decoders import ModelDecoder
 
-__all__ = ["TRANSITIONS", "ConversationStream", "StreamEvent", "StreamStatus", "decode_event"]
+__all__ = ["TRANSITIONS", "ConversationStream", "StreamStatus", "decode_event"]
 
-StreamEvent = ConversationEvent | UnknownEvent
-_decoders: list[msgspec.json.Decoder[ConversationEvent]] = []
+_decoders: list[msgspec.json.Decoder[KnownEvent]] = []
 
 
-def _event_decoder() -> msgspec.json.Decoder[ConversationEvent]:
+def _event_decoder() -> msgspec.json.Decoder[KnownEvent]:
     """The one event decoder, built on first use (keeps it off the import path)."""
     if not _decoders:
-        _decoders.append(msgspec.json.Decoder(ConversationEvent))
+        _decoders.append(msgspec.json.Decoder(KnownEvent))
     return _decoders[0]
 
 
@@ -72,25 +67,25 @@ class EventNotJSON(ValueError):
     ``decoded`` holds the events of the same batch that came before it.
     """
 
-    def __init__(self, problem: str, data: bytes, decoded: list[StreamEvent] | None = None) -> None:
+    def __init__(self, problem: str, data: bytes, decoded: list[ConversationEvent] | None = None) -> None:
         super().__init__(problem)
         self.data = data
         self.decoded = decoded or []
 
 
-def decode_event(data: bytes) -> StreamEvent:
+def decode_event(data: bytes) -> ConversationEvent:
     """Decode one event's data. JSON of an unknown or invalid shape becomes an ``UnknownEvent``
     (forward compatibility); bytes that are not JSON raise :class:`EventNotJSON`.
 
     The ``UnknownEvent``'s type is the data's ``type`` when it has one, else empty.
     """
     try:
-        known: ConversationEvent = _event_decoder().decode(data)
+        known: KnownEvent = _event_decoder().decode(data)
         return known
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         pass
     try:
-        event: ConversationEvent = decode_lenient(data, ConversationEvent)  # type: ignore[arg-type]
+        event: KnownEvent = decode_lenient(data, KnownEvent)  # type: ignore[arg-type]
         return event
     except msgspec.ValidationError:
         pass  # JSON, of another shape
@@ -103,7 +98,7 @@ def decode_event(data: bytes) -> StreamEvent:
     return UnknownEvent(type_name=name, data=data)
 
 
-def decode_events(datas: list[bytes]) -> list[StreamEvent]:
+def decode_events(datas: list[bytes]) -> list[ConversationEvent]:
     """Decode a batch of event data: one C-level pass when all are well formed.
 
     Raises :class:`EventNotJSON` at the first event that is not JSON, with the ones before it.
@@ -112,7 +107,7 @@ def decode_events(datas: list[bytes]) -> list[StreamEvent]:
         return list(map(_event_decoder().decode, datas))
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         pass
-    out: list[StreamEvent] = []
+    out: list[ConversationEvent] = []
     for data in datas:
         try:
             out.append(decode_event(data))
@@ -180,7 +175,7 @@ class ConversationStream(AsyncClosing):
         self._sse = SSEDecoder(rt.max_event_size)
         self._resp: HTTPResponse | None = None
         self._chunks: AsyncIterator[bytes] | None = None
-        self._events: list[StreamEvent] = []
+        self._events: list[ConversationEvent] = []
         self._texts: list[str] = []  # the string deltas of _events, in order
         self._i = 0
         self._state = StreamState()
@@ -193,6 +188,8 @@ class ConversationStream(AsyncClosing):
         self._received = 0  # event-stream bytes read, decompressed: bounded by max_stream_size
         self._reading = False  # a task is inside a read: one reader at a time
         self.request_id: str | None = None
+        self.raw_response: ResponseInfo | None = None
+        """Status, headers and request id of the answer, once it arrived."""
 
     def __repr__(self) -> str:
         return (
@@ -238,7 +235,7 @@ class ConversationStream(AsyncClosing):
         """The text fragments of the assistant's messages, as they arrive."""
         return _TextStream(self)
 
-    async def next_batch(self) -> list[StreamEvent]:
+    async def next_batch(self) -> list[ConversationEvent]:
         """The next events: all that have arrived and were not read yet (at least one).
 
         Returns an empty list at the end of the stream; raises as iteration does.
@@ -251,7 +248,13 @@ class ConversationStream(AsyncClosing):
         self._i = len(self._events)
         return [first, *rest]
 
-    async def __aenter__(self) -> Self:
+    async def open(self) -> Self:
+        """Send the request and wait for the answer's first event; idempotent.
+
+        A handler can call it before it answers anything itself, to turn an upstream
+        error (raised here, like a 404 as ``NotFoundError``) into its own answer.
+        ``async with`` and the first read call it too.
+        """
         if self._status is StreamStatus.NEW and not self._reading:
             self._reading = True
             try:
@@ -259,6 +262,18 @@ class ConversationStream(AsyncClosing):
             finally:
                 self._reading = False
         return self
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    if not TYPE_CHECKING:  # a type checker reports ``await stream`` itself: keep it unawaitable there
+
+        def __await__(self):
+            raise TypeError(
+                "a ConversationStream is not awaited: use `async with client.start_stream(...) as stream:` "
+                "and `async for event in stream`, or `await stream.open()`; for the whole response "
+                "at once, `await client.start(...)`"
+            )
 
     async def aclose(self) -> None:
         """Stop reading and release the connection; nothing more is sent.
@@ -285,7 +300,7 @@ class ConversationStream(AsyncClosing):
     def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> StreamEvent:
+    async def __anext__(self) -> ConversationEvent:
         i = self._i
         if i < len(self._events):
             self._i = i + 1
@@ -299,7 +314,7 @@ class ConversationStream(AsyncClosing):
             raise RuntimeError(f"stream cannot move from {self._status.value} to {to.value}")
         self._status = to
 
-    async def _next_slow(self) -> StreamEvent:
+    async def _next_slow(self) -> ConversationEvent:
         if self._reading:
             raise RuntimeError(
                 "another task is reading this stream: read a stream from one task at a time "
@@ -311,7 +326,7 @@ class ConversationStream(AsyncClosing):
         finally:
             self._reading = False
 
-    async def _next_event(self) -> StreamEvent:
+    async def _next_event(self) -> ConversationEvent:
         if self._status is StreamStatus.NEW:
             await self._open()
         while True:
@@ -414,6 +429,7 @@ class ConversationStream(AsyncClosing):
         resp = await send_attempt(self._rt.transport, self._call, number, budget)
         self._resp = resp
         self.request_id = resp.request_id
+        self.raw_response = ResponseInfo(resp.status, resp.headers, resp.request_id)
         if resp.media_type != "text/event-stream":
             try:
                 body = await resp.read(self._rt.max_body_size)
@@ -613,7 +629,7 @@ class _StreamTotal(TransportError):
     """The whole-stream limit passed (raised inside the read, classified like a stall)."""
 
 
-def _texts_of(events: list[StreamEvent]) -> list[str]:
+def _texts_of(events: list[ConversationEvent]) -> list[str]:
     return [
         e.content for e in events if e.__class__ is MessageOutputDeltaEvent and e.content.__class__ is str
     ]

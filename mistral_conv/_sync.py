@@ -17,21 +17,23 @@ import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, suppress
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, ParamSpec, Self, TypeVar
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
-from ._client import AsyncConversationsClient
+    from ._api import AsyncConversationsClient
+
+from ._client import AsyncClientCore
 from ._closing import Closing
 from ._errors import ClientClosedError
-from ._params import ClientOptions
-from ._streaming import ConversationStream, StreamEvent
-from .models import Conversation, ConversationResponse
+from ._info import ResponseInfo
+from ._streaming import ConversationStream
+from .models import Conversation, ConversationEvent, ConversationResponse
 
-__all__ = ["ConversationsClient", "SyncConversationStream", "run_sync"]
+__all__ = ["SyncClientCore", "SyncConversationStream", "run_sync"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -39,7 +41,7 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _portal: BlockingPortal | None = None
 _portal_cm: AbstractContextManager[BlockingPortal] | None = None
-_clients: weakref.WeakSet[ConversationsClient] = weakref.WeakSet()
+_clients: weakref.WeakSet[SyncClientCore] = weakref.WeakSet()
 _stopped = False  # set at interpreter exit, once the loop thread has been stopped
 _inherited: list[object] = []  # a forked child's copies of the parent's portal, never touched
 _closing: set[asyncio.Task[None]] = set()  # closes of dropped clients run on the loop thread
@@ -78,7 +80,7 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
-def _close_dropped(client: AsyncConversationsClient) -> None:
+def _close_dropped(client: AsyncClientCore) -> None:
     """A ``ConversationsClient`` was garbage-collected unclosed: close its client on its own loop."""
     portal = _portal
     if portal is None or _stopped:
@@ -159,7 +161,7 @@ class SyncConversationStream(Closing):
 
     def __init__(self, stream: ConversationStream) -> None:
         self._stream = stream
-        self._buffer: deque[StreamEvent] = deque()
+        self._buffer: deque[ConversationEvent] = deque()
         self._done = False
 
     @property
@@ -172,23 +174,33 @@ class SyncConversationStream(Closing):
         """The server's request id, once the answer started."""
         return self._stream.request_id
 
+    @property
+    def raw_response(self) -> ResponseInfo | None:
+        """Status, headers and request id of the answer, once it arrived."""
+        return self._stream.raw_response
+
     def current_response(self) -> ConversationResponse:
         """The response rebuilt from the events received so far."""
         return self._stream.current_response()
 
-    def __enter__(self) -> Self:
-        run_sync(self._stream.__aenter__)
+    def open(self) -> Self:
+        """Send the request and wait for the answer's first event (idempotent); see
+        ``ConversationStream.open``."""
+        run_sync(self._stream.open)
         return self
+
+    def __enter__(self) -> Self:
+        return self.open()
 
     def close(self) -> None:
         """Stop reading and release the connection."""
         self._done = True
         run_sync(self._stream.aclose)
 
-    def __iter__(self) -> Iterator[StreamEvent]:
+    def __iter__(self) -> Iterator[ConversationEvent]:
         return self
 
-    def __next__(self) -> StreamEvent:
+    def __next__(self) -> ConversationEvent:
         if not self._buffer:
             if self._done:
                 raise StopIteration
@@ -208,9 +220,8 @@ class SyncConversationStream(Closing):
     def text_stream(self) -> Iterator[str]:
         """The text fragments of the assistant's messages, as they arrive."""
         for event in self:
-            content = getattr(event, "content", None)
-            if event.type == "message.output.delta" and isinstance(content, str):
-                yield content
+            if event.type == "message.output.delta" and isinstance(event.content, str):
+                yield event.content
 
     def final_response(self) -> ConversationResponse:
         """The whole response (reads the rest of the stream first); raises as the async form does."""
@@ -218,60 +229,29 @@ class SyncConversationStream(Closing):
         return run_sync(self._stream.final_response)
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+class SyncClientCore(Closing):
+    """The work behind :class:`ConversationsClient`'s generated methods (see ``_api.py``): it owns
+    an async client and runs its methods on the SDK's loop thread (see :func:`run_sync`)."""
 
+    _async: AsyncConversationsClient
 
-def _named(call: F, method: Callable[..., Any]) -> F:
-    call.__name__ = method.__name__
-    call.__qualname__ = f"ConversationsClient.{method.__name__}"
-    call.__doc__ = (
-        f"Blocking form of ``AsyncConversationsClient.{method.__name__}``.\n\n{method.__doc__ or ''}"
-    )
-    return call
-
-
-def _blocking(
-    method: Callable[Concatenate[AsyncConversationsClient, P], Awaitable[T]],
-) -> Callable[Concatenate[ConversationsClient, P], T]:
-    """The blocking form of an async client method: same signature, same docstring."""
-
-    def call(self: ConversationsClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return run_sync(method, self._async, *args, **kwargs)
-
-    return _named(call, method)
-
-
-def _blocking_stream(
-    method: Callable[Concatenate[AsyncConversationsClient, P], ConversationStream],
-) -> Callable[Concatenate[ConversationsClient, P], SyncConversationStream]:
-    """The blocking form of a stream method: arguments are checked now, the request sent on iteration."""
-
-    def call(self: ConversationsClient, /, *args: P.args, **kwargs: P.kwargs) -> SyncConversationStream:
-        return SyncConversationStream(method(self._async, *args, **kwargs))
-
-    return _named(call, method)
-
-
-class ConversationsClient(Closing):
-    """The blocking twin of :class:`AsyncConversationsClient`; same arguments, same errors.
-
-    Every method delegates to the async client on the SDK's loop thread (see
-    :func:`run_sync`). Use it as a context manager or call :meth:`close`; clients
-    left open are closed at interpreter exit.
-    """
-
-    def __init__(self, api_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
-        self._async = AsyncConversationsClient(api_key, **options)
+    def _setup(self, client: AsyncConversationsClient) -> None:
+        self._async = client
         _clients.add(self)
-        self._finalizer = weakref.finalize(self, _close_dropped, self._async)
+        self._finalizer = weakref.finalize(self, _close_dropped, client)
 
     def __repr__(self) -> str:
-        return f"ConversationsClient(base_url={self._async.base_url!r})"
+        return f"{type(self).__name__}(base_url={self._async.base_url!r})"
 
     @property
     def async_client(self) -> AsyncConversationsClient:
         """The async client doing the work (bound to the SDK's loop thread)."""
         return self._async
+
+    @property
+    def base_url(self) -> str:
+        """The API's address."""
+        return self._async.base_url
 
     def close(self) -> None:
         """Close the connections. Later calls raise ``ClientClosedError``. Idempotent; safe from
@@ -281,21 +261,7 @@ class ConversationsClient(Closing):
         if not _stopped:
             run_sync(self._async.aclose)
 
-    start = _blocking(AsyncConversationsClient.start)
-    append = _blocking(AsyncConversationsClient.append)
-    restart = _blocking(AsyncConversationsClient.restart)
-    get = _blocking(AsyncConversationsClient.get)
-    list = _blocking(AsyncConversationsClient.list)
-    history = _blocking(AsyncConversationsClient.history)
-    messages = _blocking(AsyncConversationsClient.messages)
-    delete = _blocking(AsyncConversationsClient.delete)
-    start_stream = _blocking_stream(AsyncConversationsClient.start_stream)
-    append_stream = _blocking_stream(AsyncConversationsClient.append_stream)
-    restart_stream = _blocking_stream(AsyncConversationsClient.restart_stream)
-
-    def iter_conversations(self, *, page_size: int = 100, **options: Any) -> Iterator[Conversation]:
-        """Blocking :meth:`AsyncConversationsClient.iter_conversations`."""
-        pages = self._async.iter_conversations(page_size=page_size, **options)
+    def _iterate(self, pages: AsyncIterator[Conversation]) -> Iterator[Conversation]:
         try:
             while True:
                 try:

@@ -8,8 +8,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mistral_conv import StreamState, accumulate
-from mistral_conv._accumulate import accumulate_batch
+from mistral_conv._accumulate import StreamState, accumulate, accumulate_batch
 from mistral_conv.models import (
     AgentHandoffEntry,
     ConversationEvent,

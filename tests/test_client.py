@@ -83,7 +83,7 @@ async def test_every_plain_method_over_loopback(client: AsyncConversationsClient
     assert history.entries[0].type == "message.input"
     messages = await client.messages("conv_1")
     assert messages.messages[0].type == "message.output"
-    assert await client.delete("conv_1") is None
+    assert (await client.delete("conv_1")).status == 204
     methods = [(r.method, r.path) for r in loopback.requests]
     assert methods == [
         ("POST", "/v1/conversations"),

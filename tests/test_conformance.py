@@ -14,19 +14,16 @@ from mistral_conv._calls import RawResponse as Response
 from mistral_conv._client import _decode
 from mistral_conv.models import (
     AgentConversation,
-    AppendRequest,
-    ConversationDecoder,
     ConversationHistory,
     ConversationMessages,
     ConversationResponse,
     Entry,
     ModelConversation,
-    ModelDecoder,
-    RestartRequest,
-    StartRequest,
     ToolExecutionEntry,
     Unknown,
 )
+from mistral_conv.models._decoders import ConversationDecoder, ModelDecoder
+from mistral_conv.models.requests import AppendRequest, RestartRequest, StartRequest
 
 from .conftest import EXAMPLES, REAL, spec_files
 from .loopback import Json, Loopback, Sse, sse_body

@@ -23,13 +23,13 @@ from mistral_conv._sse import EventTooLarge, SSEDecoder
 from mistral_conv._streaming import EventNotJSON, decode_event, decode_events
 from mistral_conv.models import (
     AgentConversation,
-    ConversationDecoder,
     ConversationHistory,
     ConversationMessages,
     ConversationResponse,
     ModelConversation,
     UnknownEvent,
 )
+from mistral_conv.models._decoders import ConversationDecoder
 
 from .conftest import chunked
 

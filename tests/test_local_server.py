@@ -12,7 +12,6 @@ from mistral_conv import AsyncConversationsClient
 from mistral_conv.models import (
     AgentConversation,
     AgentHandoffEntry,
-    FunctionCallEntry,
     FunctionResultEntry,
     MessageOutputEntry,
     ModelConversation,
@@ -27,6 +26,7 @@ from mistral_conv.testing import (
     reply_text,
     run_tool,
 )
+from mistral_conv.types import FunctionToolParam
 
 from .conftest import FAST_BACKOFF
 
@@ -62,18 +62,18 @@ async def test_every_method_plain_and_streaming(api: AsyncConversationsClient) -
 
     history = await api.history(cid)
     assert [e.type for e in history.entries] == ["message.input", "message.output"] * 3
-    assert all(e.id and e.created_at for e in history.entries)  # type: ignore[union-attr]
+    assert all(e.id and e.type != "unknown" and e.created_at for e in history.entries)
     messages = await api.messages(cid)
     assert len(messages.messages) == 6
 
-    branch_from = history.entries[1].id  # type: ignore[union-attr]
-    restarted = await api.restart(cid, from_entry_id=branch_from, inputs="Branch")  # type: ignore[arg-type]
+    branch_from = history.entries[1].id
+    restarted = await api.restart(cid, from_entry_id=branch_from, inputs="Branch")
     assert restarted.conversation_id != cid
     branch = await api.history(restarted.conversation_id)
-    assert [e.id for e in branch.entries[:2]] == [e.id for e in history.entries[:2]]  # type: ignore[union-attr]
+    assert [e.id for e in branch.entries[:2]] == [e.id for e in history.entries[:2]]
     assert len(branch.entries) == 4
 
-    async with api.restart_stream(cid, from_entry_id=branch_from, inputs="Branch 2") as rs:  # type: ignore[arg-type]
+    async with api.restart_stream(cid, from_entry_id=branch_from, inputs="Branch 2") as rs:
         restarted2 = await rs.final_response()
     assert restarted2.conversation_id not in (cid, restarted.conversation_id)
 
@@ -129,7 +129,7 @@ async def test_bad_bodies_are_422_with_detail(
         await api.start(inputs="x", model="m", extra_body={"store": "yes"})
     assert info.value.errors[0].loc == ["body", "store"]
     with pytest.raises(mc.UnprocessableEntityError):
-        await api.start(inputs=[{"type": "message.future", "x": 1}], model="m")
+        await api.start(inputs=[{"type": "message.future", "x": 1}], model="m")  # type: ignore[list-item]
 
 
 async def test_unknown_conversation_is_404(api: AsyncConversationsClient) -> None:
@@ -150,11 +150,14 @@ async def test_function_calling_round_trip(
         ]
     )
     server.responder = script
-    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    tools: list[FunctionToolParam] = [
+        {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    ]
     async with api.start_stream(inputs="Weather in Paris?", model="m", tools=tools) as stream:
         first = await stream.final_response()
     call = first.outputs[0]
-    assert isinstance(call, FunctionCallEntry) and json.loads(call.arguments) == {"city": "Paris"}  # type: ignore[arg-type]
+    assert call.type == "function.call" and isinstance(call.arguments, str)
+    assert json.loads(call.arguments) == {"city": "Paris"}
     result = FunctionResultEntry(tool_call_id=call.tool_call_id, result=json.dumps({"celsius": 18}))
     answer = await api.append(first.conversation_id, inputs=[result])
     assert answer.output_text == "It is 18 °C in Paris."

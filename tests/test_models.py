@@ -7,7 +7,6 @@ import pytest
 from msgspec import UNSET
 
 from mistral_conv.models import (
-    ConversationDecoder,
     ConversationResponse,
     ConversationUsage,
     Function,
@@ -16,8 +15,6 @@ from mistral_conv.models import (
     MessageInputEntry,
     MessageOutputEntry,
     ModelConversation,
-    ModelDecoder,
-    StartRequest,
     TextChunk,
     ThinkChunk,
     UnknownChunk,
@@ -25,6 +22,8 @@ from mistral_conv.models import (
     UnknownTool,
     WebSearchTool,
 )
+from mistral_conv.models._decoders import ConversationDecoder, ModelDecoder
+from mistral_conv.models.requests import StartRequest
 
 response = ModelDecoder(ConversationResponse)
 
@@ -38,15 +37,20 @@ def test_unknown_entry_and_chunk_keep_raw_data() -> None:
     r = response.decode(data)
     unknown, message = r.outputs
     assert isinstance(unknown, UnknownEntry)
-    assert unknown.type == "video.output" and unknown.data == {
-        "type": "video.output",
-        "object": "entry",
-        "frames": [1, 2],
-    }
+    assert (
+        unknown.type == "unknown"
+        and unknown.type_name == "video.output"
+        and unknown.data
+        == {
+            "type": "video.output",
+            "object": "entry",
+            "frames": [1, 2],
+        }
+    )
     assert isinstance(message, MessageOutputEntry) and isinstance(message.content, list)
     assert message.content[0] == TextChunk(text="a")
     chunk = message.content[1]
-    assert isinstance(chunk, UnknownChunk) and chunk.type == "hologram" and chunk.data["z"] == 1
+    assert isinstance(chunk, UnknownChunk) and chunk.type_name == "hologram" and chunk.data["z"] == 1
 
 
 def test_unknown_chunk_inside_thinking() -> None:
@@ -58,7 +62,7 @@ def test_unknown_chunk_inside_thinking() -> None:
     assert isinstance(message, MessageOutputEntry) and isinstance(message.content, list)
     think = message.content[0]
     assert isinstance(think, ThinkChunk)
-    assert isinstance(think.thinking[1], UnknownChunk) and think.thinking[1].type == "sketch"
+    assert isinstance(think.thinking[1], UnknownChunk) and think.thinking[1].type_name == "sketch"
 
 
 def test_unknown_tool_type_in_conversation() -> None:
@@ -133,4 +137,4 @@ def test_request_omits_unset_and_keeps_explicit_null() -> None:
 
 def test_type_property() -> None:
     assert MessageInputEntry(role="user", content="x").type == "message.input"
-    assert UnknownEntry(type_name="x.y", data={}).type == "x.y"
+    assert UnknownEntry(type_name="x.y", data={}).type == "unknown"

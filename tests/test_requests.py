@@ -153,7 +153,7 @@ async def test_messages(api: AsyncConversationsClient, mock_api: CompatAiorespon
 
 async def test_delete(api: AsyncConversationsClient, mock_api: CompatAioresponses) -> None:
     mock_api.delete(f"{BASE}/v1/conversations/conv_1", status=204, body=b"")
-    assert await api.delete("conv_1") is None
+    assert (await api.delete("conv_1")).status == 204
     check_headers(sent(mock_api, "DELETE", f"{BASE}/v1/conversations/conv_1"), body=False)
 
 

@@ -20,7 +20,7 @@ import mistral_conv as mc
 from mistral_conv import AsyncConversationsClient, Timeout
 from mistral_conv._streaming import TRANSITIONS, StreamStatus
 from mistral_conv.models import MessageOutputEntry
-from mistral_conv.transport import HTTPRequest, HTTPResponse, ReadError
+from mistral_conv.transport import HTTPRequest, HTTPResponse, ReadError, Transport
 
 from .conftest import API_KEY, FAST_BACKOFF, RAW
 from .loopback import Json, Loopback, Sse, sse_body
@@ -109,7 +109,7 @@ async def test_a_transport_of_the_callers_own_carries_plain_calls_and_streams() 
     first = transport.requests[0]
     assert first.method == "POST" and first.url == "https://api.mistral.ai/v1/conversations"
     assert first.headers["Authorization"] == f"Bearer {API_KEY}" and API_KEY not in repr(first)
-    assert isinstance(transport, mc.Transport)
+    assert isinstance(transport, Transport)
 
 
 async def test_a_read_error_mid_stream_from_any_transport_is_an_unknown_outcome() -> None:

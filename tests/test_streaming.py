@@ -14,11 +14,11 @@ from mistral_conv import AsyncConversationsClient, Timeout
 from mistral_conv.models import (
     ConversationResponse,
     MessageOutputDeltaEvent,
-    ModelDecoder,
     ResponseDoneEvent,
     ResponseStartedEvent,
     UnknownEvent,
 )
+from mistral_conv.models._decoders import ModelDecoder
 
 from .conftest import API_KEY, EXAMPLES, FAST_BACKOFF, REAL, spec_files
 from .loopback import Drop, Json, Loopback, Sse, sse_body
@@ -159,7 +159,7 @@ async def test_unknown_event_type_is_kept(client: AsyncConversationsClient, loop
     loopback.reply("POST", PATH, Sse([sse_body(*text_events("a"), future, DONE)]))
     events = [e async for e in client.start_stream(inputs="x", model="m")]
     unknown = [e for e in events if isinstance(e, UnknownEvent)]
-    assert len(unknown) == 1 and unknown[0].type == "message.output.sparkle"
+    assert len(unknown) == 1 and unknown[0].type_name == "message.output.sparkle"
     assert json.loads(unknown[0].data) == future
 
 

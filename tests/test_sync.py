@@ -37,12 +37,12 @@ def test_every_method_and_repeated_calls(mistral_server: LocalConversationsServe
         assert len(history.entries) == 42
         assert len(client.messages(first.conversation_id).messages) == 42
         assert client.get(first.conversation_id).id == first.conversation_id
-        branch = client.restart(first.conversation_id, from_entry_id=history.entries[1].id, inputs="b")  # type: ignore[arg-type]
+        branch = client.restart(first.conversation_id, from_entry_id=history.entries[1].id, inputs="b")
         assert [c.id for c in client.iter_conversations(page_size=1)] == [c.id for c in client.list()]
         client.delete(branch.conversation_id)
         with pytest.raises(mc.NotFoundError):
             client.get(branch.conversation_id)
-    assert client.start.__doc__ and "Blocking form" in client.start.__doc__
+    assert client.start.__doc__ == client.async_client.start.__doc__
 
 
 def test_one_client_across_asyncio_runs(mistral_server: LocalConversationsServer) -> None:

@@ -1,12 +1,12 @@
 """Wire models of the Conversations API, as msgspec Structs.
 
 Response models ignore unknown fields; unknown entry, chunk, tool and event
-types decode into ``Unknown…`` structs that keep the raw data. Request
-models send only the fields that were set.
+types decode into ``Unknown…`` structs that keep the raw data. Every member of a
+union has a ``Literal`` ``type``, so ``if event.type == "message.output.delta":``
+narrows it. The enum-like strings are ``Literal`` types (see ``literals``).
 """
 
-from ._base import UNKNOWN_TAG, Unknown
-from ._decoders import ConversationDecoder, ModelDecoder
+from ._base import Unknown
 from .chunks import (
     Chunk,
     DocumentURLChunk,
@@ -38,6 +38,7 @@ from .events import (
     AgentHandoffStartedEvent,
     ConversationEvent,
     FunctionCallDeltaEvent,
+    KnownEvent,
     MessageOutputDeltaEvent,
     ResponseDoneEvent,
     ResponseErrorEvent,
@@ -47,7 +48,17 @@ from .events import (
     ToolExecutionStartedEvent,
     UnknownEvent,
 )
-from .requests import AppendRequest, HandoffExecution, Inputs, RestartRequest, StartRequest
+from .literals import (
+    Confirmation,
+    ConfirmationStatus,
+    HandoffExecution,
+    ImageDetail,
+    ModerationAction,
+    ReasoningEffort,
+    ResponseFormatType,
+    Role,
+    ToolChoice,
+)
 from .responses import (
     AgentConversation,
     Conversation,
@@ -84,20 +95,19 @@ from .tools import (
 )
 
 __all__ = [
-    "UNKNOWN_TAG",
     "APIKeyAuth",
     "AgentConversation",
     "AgentHandoffDoneEvent",
     "AgentHandoffEntry",
     "AgentHandoffStartedEvent",
-    "AppendRequest",
     "Chunk",
     "CodeInterpreterTool",
     "CompletionArgs",
+    "Confirmation",
+    "ConfirmationStatus",
     "ConnectorAuth",
     "ConnectorTool",
     "Conversation",
-    "ConversationDecoder",
     "ConversationEvent",
     "ConversationHistory",
     "ConversationMessages",
@@ -114,33 +124,36 @@ __all__ = [
     "FunctionTool",
     "GuardrailConfig",
     "HandoffExecution",
+    "ImageDetail",
     "ImageGenerationTool",
     "ImageURL",
     "ImageURLChunk",
-    "Inputs",
     "JsonSchema",
+    "KnownEvent",
     "MessageEntry",
     "MessageInputEntry",
     "MessageOutputDeltaEvent",
     "MessageOutputEntry",
+    "ModerationAction",
     "ModelConversation",
-    "ModelDecoder",
     "ModerationLLMConfig",
     "OAuth2TokenAuth",
     "OutputEntry",
     "Prediction",
+    "ReasoningEffort",
     "ReferenceChunk",
     "ResponseDoneEvent",
     "ResponseErrorEvent",
     "ResponseFormat",
+    "ResponseFormatType",
     "ResponseStartedEvent",
-    "RestartRequest",
-    "StartRequest",
+    "Role",
     "TextChunk",
     "ThinkChunk",
     "ThinkingPart",
     "Tool",
     "ToolCallConfirmation",
+    "ToolChoice",
     "ToolConfiguration",
     "ToolExecutionDeltaEvent",
     "ToolExecutionDoneEvent",

@@ -11,14 +11,16 @@ again. The fast path therefore pays nothing for the fallback.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import msgspec
 
 if TYPE_CHECKING:
     from msgspec import inspect as mi
 
-__all__ = ["UNKNOWN_TAG", "Model", "Tagged", "Unknown", "decode_lenient"]
+    from .._info import ResponseInfo
+
+__all__ = ["UNKNOWN_TAG", "Model", "Result", "Tagged", "Unknown", "decode_lenient"]
 
 TOO_DEEP = "JSON is nested too deeply"
 UNKNOWN_TAG = "mistral_conv.unknown"
@@ -31,28 +33,42 @@ class Model(msgspec.Struct, kw_only=True, gc=False):
     """Base of every wire model: keyword-only, untracked by the GC (no cycles)."""
 
 
-class Tagged(Model, tag_field="type", kw_only=True):
-    """Base of every member of a tagged union on ``type``."""
+class Result(Model, kw_only=True, dict=True, gc=True):
+    """Base of what a client call returns: a model that also carries the HTTP answer."""
 
     @property
-    def type(self) -> str:
-        """The wire ``type`` of this object."""
-        return str(self.__struct_config__.tag)
+    def raw_response(self) -> ResponseInfo | None:
+        """Status, headers and request id of the answer this came from (``None`` when built here)."""
+        info: ResponseInfo | None = self.__dict__.get("_raw_response")
+        return info
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's request id of the answer this came from."""
+        info = self.raw_response
+        return info.request_id if info is not None else None
+
+
+class Tagged(Model, tag_field="type", kw_only=True):
+    """Base of every member of a tagged union on ``type``.
+
+    Each member declares ``type`` as a ``ClassVar`` of its ``Literal`` tag, so that
+    ``if x.type == "text":`` narrows a union for type checkers.
+    """
+
+    type: ClassVar[str]
 
 
 class Unknown(Tagged, tag=UNKNOWN_TAG, kw_only=True):
     """An object of a ``type`` this version of the SDK does not know.
 
-    ``type`` is the type name the server sent and ``data`` the whole JSON
-    object as received, so nothing is lost.
+    ``type`` is ``"unknown"``; ``type_name`` is the type name the server sent and
+    ``data`` the whole JSON object as received, so nothing is lost.
     """
 
+    type: ClassVar[Literal["unknown"]] = "unknown"
     type_name: str
     data: dict[str, Any]
-
-    @property
-    def type(self) -> str:
-        return self.type_name
 
 
 @functools.cache

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypeAlias
+from typing import ClassVar, Literal, TypeAlias
 
 from msgspec import UNSET, UnsetType
 
 from ._base import Model, Tagged, Unknown
+from .literals import ImageDetail
 
 __all__ = [
     "Chunk",
@@ -27,6 +28,7 @@ __all__ = [
 class TextChunk(Tagged, tag="text", kw_only=True):
     """Plain text."""
 
+    type: ClassVar[Literal["text"]] = "text"
     text: str
 
 
@@ -34,18 +36,20 @@ class ImageURL(Model, kw_only=True):
     """An image location with an optional detail level (``"low"``, ``"auto"``, ``"high"``)."""
 
     url: str
-    detail: str | None | UnsetType = UNSET
+    detail: ImageDetail | None | UnsetType = UNSET
 
 
 class ImageURLChunk(Tagged, tag="image_url", kw_only=True):
     """An image, as a URL or ``data:`` URI string, or an :class:`ImageURL`."""
 
+    type: ClassVar[Literal["image_url"]] = "image_url"
     image_url: str | ImageURL
 
 
 class DocumentURLChunk(Tagged, tag="document_url", kw_only=True):
     """A document given by URL."""
 
+    type: ClassVar[Literal["document_url"]] = "document_url"
     document_url: str
     document_name: str | None | UnsetType = UNSET
 
@@ -53,6 +57,7 @@ class DocumentURLChunk(Tagged, tag="document_url", kw_only=True):
 class ToolFileChunk(Tagged, tag="tool_file", kw_only=True):
     """A file produced by a tool (download it through the Files API)."""
 
+    type: ClassVar[Literal["tool_file"]] = "tool_file"
     tool: str
     file_id: str
     file_name: str | None | UnsetType = UNSET
@@ -62,6 +67,7 @@ class ToolFileChunk(Tagged, tag="tool_file", kw_only=True):
 class ToolReferenceChunk(Tagged, tag="tool_reference", kw_only=True):
     """A citation of a tool result (for example a web search hit)."""
 
+    type: ClassVar[Literal["tool_reference"]] = "tool_reference"
     tool: str
     title: str
     url: str | None | UnsetType = UNSET
@@ -72,6 +78,7 @@ class ToolReferenceChunk(Tagged, tag="tool_reference", kw_only=True):
 class ReferenceChunk(Tagged, tag="reference", kw_only=True):
     """References by id, found inside a thinking chunk."""
 
+    type: ClassVar[Literal["reference"]] = "reference"
     reference_ids: list[int | str]
 
 
@@ -85,6 +92,7 @@ ThinkingPart: TypeAlias = TextChunk | ToolReferenceChunk | ReferenceChunk | Unkn
 class ThinkChunk(Tagged, tag="thinking", kw_only=True):
     """Model reasoning: a list of text, tool-reference and reference parts."""
 
+    type: ClassVar[Literal["thinking"]] = "thinking"
     thinking: list[ThinkingPart]
     signature: str | None | UnsetType = UNSET
     closed: bool | UnsetType = UNSET
@@ -102,8 +110,6 @@ Chunk: TypeAlias = (
 )
 """Any content chunk. Input content allows text, image_url, document_url,
 thinking and tool_file; output content adds tool_reference."""
-
-Role: TypeAlias = Literal["user", "assistant"]
 
 
 def content_text(content: str | list[Chunk]) -> str:

@@ -7,12 +7,13 @@ sent, and append and restart always send ``store`` and ``handoff_execution``
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 from msgspec import UNSET, UnsetType
 
 from ._base import Model
 from .entries import Entry
+from .literals import HandoffExecution
 from .tools import CompletionArgs, GuardrailConfig, Tool, ToolCallConfirmation
 
 __all__ = [
@@ -23,7 +24,6 @@ __all__ = [
     "StartRequest",
 ]
 
-HandoffExecution: TypeAlias = Literal["client", "server"]
 Inputs: TypeAlias = str | list[Entry]
 
 

@@ -7,7 +7,7 @@ from typing import Any, TypeAlias
 
 from msgspec import UNSET, UnsetType
 
-from ._base import Model
+from ._base import Model, Result
 from .chunks import content_text
 from .entries import Entry, MessageEntry, MessageOutputEntry, OutputEntry
 from .tools import CompletionArgs, GuardrailConfig, Tool
@@ -35,7 +35,7 @@ class ConversationUsage(Model, kw_only=True):
     connectors: dict[str, int | str] | None | UnsetType = UNSET
 
 
-class ConversationResponse(Model, kw_only=True):
+class ConversationResponse(Result, kw_only=True):
     """The result of start, append or restart: the new entries and the usage."""
 
     conversation_id: str
@@ -50,7 +50,7 @@ class ConversationResponse(Model, kw_only=True):
         return "".join(content_text(e.content) for e in self.outputs if isinstance(e, MessageOutputEntry))
 
 
-class _ConversationBase(Model, kw_only=True):
+class _ConversationBase(Result, kw_only=True):
     id: str
     created_at: datetime
     updated_at: datetime
@@ -81,7 +81,7 @@ Conversation: TypeAlias = ModelConversation | AgentConversation
 """A list item or the result of get. The wire has no tag: ``agent_id`` marks an agent conversation."""
 
 
-class ConversationHistory(Model, kw_only=True):
+class ConversationHistory(Result, kw_only=True):
     """Every entry of a conversation, in append order."""
 
     conversation_id: str
@@ -89,7 +89,7 @@ class ConversationHistory(Model, kw_only=True):
     object: str = "conversation.history"
 
 
-class ConversationMessages(Model, kw_only=True):
+class ConversationMessages(Result, kw_only=True):
     """The ``message.input`` and ``message.output`` entries of a conversation."""
 
     conversation_id: str

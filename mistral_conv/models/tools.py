@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from ._base import Model, Tagged, Unknown
+from .literals import (
+    Confirmation,
+    ModerationAction,
+    ReasoningEffort,
+    ResponseFormatType,
+    ToolChoice,
+)
 
 __all__ = [
     "APIKeyAuth",
@@ -54,36 +61,42 @@ class ToolConfiguration(Model, kw_only=True):
 class FunctionTool(Tagged, tag="function", kw_only=True):
     """A function the model may call; the caller runs it and appends the result."""
 
+    type: ClassVar[Literal["function"]] = "function"
     function: Function
 
 
 class WebSearchTool(Tagged, tag="web_search", kw_only=True):
     """Built-in web search."""
 
+    type: ClassVar[Literal["web_search"]] = "web_search"
     tool_configuration: ToolConfiguration | None | UnsetType = UNSET
 
 
 class WebSearchPremiumTool(Tagged, tag="web_search_premium", kw_only=True):
     """Built-in premium web search."""
 
+    type: ClassVar[Literal["web_search_premium"]] = "web_search_premium"
     tool_configuration: ToolConfiguration | None | UnsetType = UNSET
 
 
 class CodeInterpreterTool(Tagged, tag="code_interpreter", kw_only=True):
     """Built-in code interpreter."""
 
+    type: ClassVar[Literal["code_interpreter"]] = "code_interpreter"
     tool_configuration: ToolConfiguration | None | UnsetType = UNSET
 
 
 class ImageGenerationTool(Tagged, tag="image_generation", kw_only=True):
     """Built-in image generation."""
 
+    type: ClassVar[Literal["image_generation"]] = "image_generation"
     tool_configuration: ToolConfiguration | None | UnsetType = UNSET
 
 
 class DocumentLibraryTool(Tagged, tag="document_library", kw_only=True):
     """Search in document libraries, by library id."""
 
+    type: ClassVar[Literal["document_library"]] = "document_library"
     library_ids: list[str]
     tool_configuration: ToolConfiguration | None | UnsetType = UNSET
 
@@ -91,12 +104,14 @@ class DocumentLibraryTool(Tagged, tag="document_library", kw_only=True):
 class OAuth2TokenAuth(Tagged, tag="oauth2-token", kw_only=True):
     """Connector authorization by OAuth2 token."""
 
+    type: ClassVar[Literal["oauth2-token"]] = "oauth2-token"
     value: str
 
 
 class APIKeyAuth(Tagged, tag="api-key", kw_only=True):
     """Connector authorization by API key."""
 
+    type: ClassVar[Literal["api-key"]] = "api-key"
     value: str
 
 
@@ -106,6 +121,7 @@ ConnectorAuth: TypeAlias = OAuth2TokenAuth | APIKeyAuth
 class ConnectorTool(Tagged, tag="connector", kw_only=True):
     """A connector (an MCP-style tool server registered with Mistral)."""
 
+    type: ClassVar[Literal["connector"]] = "connector"
     connector_id: str
     authorization: ConnectorAuth | None | UnsetType = UNSET
     tool_configuration: ToolConfiguration | None | UnsetType = UNSET
@@ -147,7 +163,7 @@ class JsonSchema(Model, kw_only=True):
 class ResponseFormat(Model, kw_only=True):
     """Output format: ``"text"``, ``"json_object"`` or ``"json_schema"``."""
 
-    type: str | UnsetType = UNSET
+    type: ResponseFormatType | UnsetType = UNSET
     json_schema: JsonSchema | None | UnsetType = UNSET
 
 
@@ -163,8 +179,8 @@ class CompletionArgs(Model, kw_only=True):
     random_seed: int | None | UnsetType = UNSET
     prediction: Prediction | None | UnsetType = UNSET
     response_format: ResponseFormat | None | UnsetType = UNSET
-    tool_choice: str | UnsetType = UNSET
-    reasoning_effort: str | None | UnsetType = UNSET
+    tool_choice: ToolChoice | UnsetType = UNSET
+    reasoning_effort: ReasoningEffort | None | UnsetType = UNSET
 
 
 class ModerationLLMConfig(Model, kw_only=True):
@@ -173,7 +189,7 @@ class ModerationLLMConfig(Model, kw_only=True):
     model_name: str | UnsetType = UNSET
     custom_category_thresholds: dict[str, float | None] | None | UnsetType = UNSET
     ignore_other_categories: bool | UnsetType = UNSET
-    action: str | UnsetType = UNSET
+    action: ModerationAction | UnsetType = UNSET
 
 
 class GuardrailConfig(Model, kw_only=True):
@@ -188,4 +204,4 @@ class ToolCallConfirmation(Model, kw_only=True):
     """The answer to a pending function call: ``"allow"`` or ``"deny"``."""
 
     tool_call_id: str
-    confirmation: Literal["allow", "deny"]
+    confirmation: Confirmation

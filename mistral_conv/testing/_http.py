@@ -8,7 +8,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ..models import ModelDecoder, Unknown
+from ..models import Unknown
+from ..models._decoders import ModelDecoder
 
 __all__ = ["api_error", "decode_request", "validation_error"]
 
@@ -82,7 +83,7 @@ def decode_request(body: bytes, model: type[msgspec.Struct]) -> Any:
                     [
                         {
                             "loc": ["body", "inputs", i, "type"],
-                            "msg": f"Unknown entry type {entry.type!r}",
+                            "msg": f"Unknown entry type {entry.type_name!r}",
                             "type": "union_tag_invalid",
                         }
                     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -13,7 +14,6 @@ from aiohttp import web
 
 from ..models import (
     AgentConversation,
-    AppendRequest,
     CompletionArgs,
     ConversationHistory,
     ConversationMessages,
@@ -23,9 +23,8 @@ from ..models import (
     MessageInputEntry,
     MessageOutputEntry,
     ModelConversation,
-    RestartRequest,
-    StartRequest,
 )
+from ..models.requests import AppendRequest, RestartRequest, StartRequest
 from ._delivery import early_fault, write_faulty_body, write_stream
 from ._faults import FAULT_HEADER, Fault
 from ._http import api_error, decode_request, validation_error
@@ -92,6 +91,7 @@ class LocalConversationsServer:
         r.add_post("/v1/conversations/{id}/restart", self._wrap(self._restart))
         r.add_get("/v1/conversations/{id}/history", self._wrap(self._history))
         r.add_get("/v1/conversations/{id}/messages", self._wrap(self._messages))
+        app.on_response_prepare.append(_tag_request_id)
         return app
 
     async def start(self) -> None:
@@ -353,3 +353,8 @@ class LocalConversationsServer:
         if fault is None:
             return web.Response(body=body, content_type="application/json")
         return await write_faulty_body(request, body, fault)
+
+
+async def _tag_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer carries a request id, as the real API's do."""
+    response.headers.setdefault("x-request-id", f"req_{uuid.uuid4().hex}")

@@ -19,8 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from .._client import AsyncConversationsClient
-from .._sync import ConversationsClient
+from .._api import AsyncConversationsClient, ConversationsClient
 from ._server import LocalConversationsServer
 
 LOCAL_API_KEY = "local-test-key"

@@ -1,0 +1,41 @@
+"""The enum-like strings of the API, as ``Literal`` types.
+
+A type checker sees each as the ``Literal`` of the values the API documents, so a
+typo such as ``tool_choice="aut"`` fails there. At run time the fields that the
+server sends back are plain ``str``: a value added by a newer API still decodes
+(it is kept as sent), rather than failing the whole response. ``Confirmation`` and
+``HandoffExecution`` are only ever sent, so they are checked at run time too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, TypeAlias
+
+__all__ = [
+    "Confirmation",
+    "ConfirmationStatus",
+    "HandoffExecution",
+    "ImageDetail",
+    "ModerationAction",
+    "ReasoningEffort",
+    "ResponseFormatType",
+    "Role",
+    "ToolChoice",
+]
+
+Confirmation: TypeAlias = Literal["allow", "deny"]
+"""The answer to a pending function call."""
+HandoffExecution: TypeAlias = Literal["client", "server"]
+"""Where agent handoffs run."""
+
+if TYPE_CHECKING:
+    Role: TypeAlias = Literal["user", "assistant"]
+    ToolChoice: TypeAlias = Literal["auto", "none", "any", "required"]
+    ReasoningEffort: TypeAlias = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+    ResponseFormatType: TypeAlias = Literal["text", "json_object", "json_schema"]
+    ConfirmationStatus: TypeAlias = Literal["pending", "allowed", "denied"]
+    ImageDetail: TypeAlias = Literal["low", "auto", "high"]
+    ModerationAction: TypeAlias = Literal["none", "block"]
+else:  # open at run time: the server may send values a newer API added
+    Role = ToolChoice = ReasoningEffort = ResponseFormatType = str
+    ConfirmationStatus = ImageDetail = ModerationAction = str

@@ -1,0 +1,37 @@
+"""The blocking client as a typed user meets it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import assert_type
+
+import mistral_conv as mc
+from mistral_conv.models import ConversationEvent, ConversationResponse, MessageOutputDeltaEvent
+
+
+def text_of(stream: mc.SyncConversationStream) -> Iterator[str]:
+    for event in stream:
+        assert_type(event, ConversationEvent)
+        if event.type == "message.output.delta":
+            assert_type(event, MessageOutputDeltaEvent)
+            if isinstance(event.content, str):
+                yield event.content
+
+
+def run(client: mc.ConversationsClient) -> str:
+    first = client.start(inputs="Hello", model="mistral-small-latest")
+    assert_type(first, ConversationResponse)
+    history = client.history(first.conversation_id)
+    branch = client.restart(first.conversation_id, from_entry_id=history.entries[0].id, inputs="Again")
+    with client.append_stream(branch.conversation_id, inputs="More") as stream:
+        assert_type(stream, mc.SyncConversationStream)
+        text = "".join(text_of(stream))
+    for conversation in client.iter_conversations(page_size=2):
+        assert_type(conversation.id, str)
+    try:
+        client.append("conv_missing", inputs="x", max_retries=0)
+    except mc.RequestOutcomeUnknownError as exc:
+        assert_type(exc.attempts, int)
+    except mc.APIStatusError as exc:
+        assert_type(exc.status, int)
+    return text
