@@ -494,8 +494,11 @@ class ConversationStream(AsyncClosing):
                 guard.leave()
         if failure is None:
             self._received += len(chunk)
+            over = self._received - self._rt.max_stream_size
             try:
-                if self._received > self._rt.max_stream_size:
+                if over > 0:
+                    # The events within the limit still count: they are what arrived.
+                    self._process(self._sse.feed_data(chunk[: len(chunk) - over]))
                     raise EventTooLarge(f"the stream delivered more than {self._rt.max_stream_size} bytes")
                 datas = self._sse.feed_data(chunk) if chunk else [f.data for f in self._sse.close()]
             except EventTooLarge as exc:

@@ -371,6 +371,17 @@ async def test_a_stream_past_max_stream_size_stops_with_what_arrived(loopback: L
     assert info.value.partial is not None and 0 < len(info.value.partial.output_text) < 200 * 1000
 
 
+async def test_a_first_read_past_max_stream_size_keeps_the_events_within_the_limit(loopback: Loopback) -> None:
+    # One network read holds more than the limit: the events before the limit still arrive as partial.
+    body = sse_body(START, *[delta("y" * 100) for _ in range(2000)], DONE)
+    loopback.reply("POST", PATH, Sse([body]))
+    async with AsyncConversationsClient(API_KEY, base_url=loopback.url, max_stream_size=64 * 1024) as client:
+        with pytest.raises(mc.ResponseTooLargeError) as info:
+            await client.start_stream(inputs="x", model="m").final_response()
+    partial = info.value.partial
+    assert partial is not None and 30 * 1000 < len(partial.output_text) < 64 * 1024
+
+
 async def test_a_stream_of_endless_tiny_entries_stops_at_the_entry_cap(loopback: Loopback) -> None:
     calls = [
         {
