@@ -14,26 +14,61 @@ from ._errors import (
     EventLoopError,
     InternalServerError,
     InvalidRequestError,
+    MaxRoundsError,
     MistralError,
     NotFoundError,
+    OutputParseError,
     PermissionDeniedError,
     RateLimitError,
     RequestOutcomeUnknownError,
     ResponseDecodeError,
     ResponseTooLargeError,
+    RunError,
     StreamClosedError,
     StreamError,
     StreamInterruptedError,
+    ToolFailedError,
+    TurnIncompleteError,
+    UnknownToolError,
     UnprocessableEntityError,
 )
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
+from ._runs import (
+    ConversationHandle,
+    FunctionResultEvent,
+    PendingCall,
+    RunEvent,
+    RunResult,
+    RunState,
+    RunStream,
+    ToolCallStartedEvent,
+)
 from ._streaming import ConversationStream, StreamStatus
-from ._sync import SyncConversationStream, run_sync
+from ._sync import SyncConversationHandle, SyncConversationStream, SyncRunStream, run_sync
+from ._tools import LocalTool, tool
 from ._version import __version__
 from .models import ConversationEvent
 
 __all__ = [
+    "TurnIncompleteError",
+    "OutputParseError",
+    "MaxRoundsError",
+    "ToolFailedError",
+    "UnknownToolError",
+    "RunError",
+    "tool",
+    "LocalTool",
+    "SyncRunStream",
+    "SyncConversationHandle",
+    "ToolCallStartedEvent",
+    "RunStream",
+    "RunState",
+    "RunResult",
+    "RunEvent",
+    "PendingCall",
+    "FunctionResultEvent",
+    "ConversationHandle",
     "APIConnectionError",
     "APIError",
     "APIStatusError",

@@ -6,14 +6,16 @@ The work is done by the cores in ``_client.py`` and ``_sync.py``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 from ._client import AsyncClientCore, suggest
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
+from ._runs import ConversationHandle
 from ._streaming import ConversationStream
-from ._sync import SyncClientCore, SyncConversationStream, run_sync
+from ._sync import SyncClientCore, SyncConversationHandle, SyncConversationStream, run_sync
+from ._tools import LocalTool
 from ._transport import Transport
 from .models import (
     CompletionArgs,
@@ -29,6 +31,8 @@ from .models import (
 from .types import CompletionArgsParam, GuardrailConfigParam, Inputs, ToolCallConfirmationParam, ToolParam
 
 __all__ = ["AsyncConversationsClient", "ConversationsClient"]
+
+T = TypeVar("T")
 
 
 class AsyncConversationsClient(AsyncClientCore):
@@ -826,6 +830,86 @@ class AsyncConversationsClient(AsyncClientCore):
             },
         )
 
+    @suggest
+    def conversation(
+        self,
+        conversation_id: str | None = None,
+        *,
+        model: str | None = None,
+        agent_id: str | None = None,
+        agent_version: str | int | None = None,
+        instructions: str | None = None,
+        completion_args: CompletionArgs | CompletionArgsParam | None = None,
+        guardrails: Sequence[GuardrailConfig | GuardrailConfigParam] | None = None,
+        store: bool | None = None,
+        handoff_execution: HandoffExecution | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tools: Sequence[LocalTool[..., Any] | Callable[..., Any] | Tool | ToolParam] | None = None,
+        output_type: type[T] | None = None,
+        max_rounds: int = 10,
+        tool_timeout: float | None = None,
+        on_tool_error: Literal["result", "raise"] = "result",
+    ) -> ConversationHandle[T]:
+        """A handle on a conversation: a new one (its first ``send`` starts it), or
+        ``conversation_id``'s.
+
+        The handle remembers the conversation's id and entries; its ``send`` and ``stream`` run
+        local tools for the model's function calls, and settle a turn whose outcome is unknown from
+        the stored history, so no turn is stored twice. Nothing is sent here.
+
+        Args:
+            conversation_id: An existing conversation's id (default: a new one).
+            model: The model to run, e.g. ``"mistral-medium-latest"``; exactly one of
+                model/agent_id.
+            agent_id: The agent to run; exactly one of model/agent_id.
+            agent_version: The agent version to run (with ``agent_id``).
+            instructions: The system prompt (model conversations).
+            completion_args: Sampling and output settings (temperature, max_tokens, response_format,
+                tool_choice, ...).
+            guardrails: Moderation guardrails (with ``agent_id`` they override the agent's).
+            store: Store the new entries on the server (the API's default: true).
+            handoff_execution: Where agent handoffs run: ``"server"`` (the API's default) or
+                ``"client"``.
+            name: A name stored on the conversation.
+            description: A description stored on the conversation.
+            metadata: Free-form metadata stored on the conversation (filterable in list).
+            tools: Tools: Python functions (plain or ``@tool``; run locally when the model calls
+                them), and API tools (web search, connectors, ...).
+            output_type: A msgspec Struct (or any msgspec type) the final answer must decode into:
+                sets a strict ``json_schema`` response format, and the run's ``parsed`` holds the
+                decoded answer.
+            max_rounds: The most model turns one run may take (a turn per round of tool calls).
+            tool_timeout: Seconds one local tool call may take (a tool's own ``timeout`` wins).
+            on_tool_error: What a tool's exception does: ``"result"`` tells the model what failed;
+                ``"raise"`` stops the run with ``ToolFailedError``.
+
+        Raises:
+            InvalidRequestError: an argument is invalid.
+        """
+        return self._handle(
+            conversation_id,
+            {
+                "model": model,
+                "agent_id": agent_id,
+                "agent_version": agent_version,
+                "instructions": instructions,
+                "completion_args": completion_args,
+                "guardrails": guardrails,
+                "store": store,
+                "handoff_execution": handoff_execution,
+                "name": name,
+                "description": description,
+                "metadata": metadata,
+                "tools": tools,
+                "output_type": output_type,
+                "max_rounds": max_rounds,
+                "tool_timeout": tool_timeout,
+                "on_tool_error": on_tool_error,
+            },
+        )
+
 
 class ConversationsClient(SyncClientCore):
     """The blocking twin of ``AsyncConversationsClient``: the same methods, arguments and errors.
@@ -1583,4 +1667,84 @@ class ConversationsClient(SyncClientCore):
             max_retries=max_retries,
             extra_headers=extra_headers,
             extra_query=extra_query,
+        )
+
+    @suggest
+    def conversation(
+        self,
+        conversation_id: str | None = None,
+        *,
+        model: str | None = None,
+        agent_id: str | None = None,
+        agent_version: str | int | None = None,
+        instructions: str | None = None,
+        completion_args: CompletionArgs | CompletionArgsParam | None = None,
+        guardrails: Sequence[GuardrailConfig | GuardrailConfigParam] | None = None,
+        store: bool | None = None,
+        handoff_execution: HandoffExecution | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tools: Sequence[LocalTool[..., Any] | Callable[..., Any] | Tool | ToolParam] | None = None,
+        output_type: type[T] | None = None,
+        max_rounds: int = 10,
+        tool_timeout: float | None = None,
+        on_tool_error: Literal["result", "raise"] = "result",
+    ) -> SyncConversationHandle[T]:
+        """A handle on a conversation: a new one (its first ``send`` starts it), or
+        ``conversation_id``'s.
+
+        The handle remembers the conversation's id and entries; its ``send`` and ``stream`` run
+        local tools for the model's function calls, and settle a turn whose outcome is unknown from
+        the stored history, so no turn is stored twice. Nothing is sent here.
+
+        Args:
+            conversation_id: An existing conversation's id (default: a new one).
+            model: The model to run, e.g. ``"mistral-medium-latest"``; exactly one of
+                model/agent_id.
+            agent_id: The agent to run; exactly one of model/agent_id.
+            agent_version: The agent version to run (with ``agent_id``).
+            instructions: The system prompt (model conversations).
+            completion_args: Sampling and output settings (temperature, max_tokens, response_format,
+                tool_choice, ...).
+            guardrails: Moderation guardrails (with ``agent_id`` they override the agent's).
+            store: Store the new entries on the server (the API's default: true).
+            handoff_execution: Where agent handoffs run: ``"server"`` (the API's default) or
+                ``"client"``.
+            name: A name stored on the conversation.
+            description: A description stored on the conversation.
+            metadata: Free-form metadata stored on the conversation (filterable in list).
+            tools: Tools: Python functions (plain or ``@tool``; run locally when the model calls
+                them), and API tools (web search, connectors, ...).
+            output_type: A msgspec Struct (or any msgspec type) the final answer must decode into:
+                sets a strict ``json_schema`` response format, and the run's ``parsed`` holds the
+                decoded answer.
+            max_rounds: The most model turns one run may take (a turn per round of tool calls).
+            tool_timeout: Seconds one local tool call may take (a tool's own ``timeout`` wins).
+            on_tool_error: What a tool's exception does: ``"result"`` tells the model what failed;
+                ``"raise"`` stops the run with ``ToolFailedError``.
+
+        Raises:
+            InvalidRequestError: an argument is invalid.
+        """
+        return SyncConversationHandle(
+            self._async.conversation(
+                conversation_id,
+                model=model,
+                agent_id=agent_id,
+                agent_version=agent_version,
+                instructions=instructions,
+                completion_args=completion_args,
+                guardrails=guardrails,
+                store=store,
+                handoff_execution=handoff_execution,
+                name=name,
+                description=description,
+                metadata=metadata,
+                tools=tools,
+                output_type=output_type,
+                max_rounds=max_rounds,
+                tool_timeout=tool_timeout,
+                on_tool_error=on_tool_error,
+            ),
         )

@@ -12,7 +12,7 @@ import inspect
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import msgspec
@@ -33,6 +33,9 @@ from .models import Conversation, ConversationHistory, ConversationMessages, Con
 from .models._base import Result
 from .models._decoders import ConversationDecoder, ModelDecoder
 from .models.requests import AppendRequest, RestartRequest, StartRequest
+
+if TYPE_CHECKING:
+    from ._runs import ConversationHandle
 
 __all__ = ["AsyncClientCore", "suggest"]
 
@@ -402,6 +405,19 @@ class AsyncClientCore(AsyncClosing):
             if len(items) < page_size:
                 return
             page += 1
+
+    def _handle(self, conversation_id: str | None, fields: Mapping[str, Any]) -> ConversationHandle[Any]:
+        from ._runs import ConversationHandle  # the runs layer sits on top of this module
+
+        given = dict(fields)
+        tools = given.pop("tools")
+        settings = {k: given.pop(k) for k in ("output_type", "max_rounds", "tool_timeout", "on_tool_error")}
+        start = {k: v for k, v in given.items() if v is not None}
+        if conversation_id is not None:
+            conversation_path(conversation_id)  # checked now, not at the first send
+        elif ("model" in start) == ("agent_id" in start):
+            raise InvalidRequestError("model/agent_id", "give exactly one of model and agent_id")
+        return ConversationHandle(self, conversation_id, start, tools, **settings)  # type: ignore[arg-type]  # self: the generated subclass
 
     async def _delete(self, conversation_id: str, options: Mapping[str, Any]) -> ResponseInfo:
         call = self._call("DELETE", conversation_path(conversation_id), options, operation="delete")

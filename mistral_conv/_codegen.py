@@ -8,8 +8,13 @@ the hand-written core (``_client.AsyncClientCore``, ``_sync.SyncClientCore``).
 
 from __future__ import annotations
 
-import importlib.util
 import sys
+
+if __name__ == "__main__":  # run as a script: its own folder must not shadow the standard library
+    _here = __file__.rsplit("/", 1)[0]
+    sys.path[:] = [p for p in sys.path if p.rstrip("/") != _here]
+
+import importlib.util
 import textwrap
 from pathlib import Path
 from types import ModuleType
@@ -48,14 +53,16 @@ The work is done by the cores in ``_client.py`` and ``_sync.py``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 from ._client import AsyncClientCore, suggest
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
+from ._runs import ConversationHandle
 from ._streaming import ConversationStream
-from ._sync import SyncClientCore, SyncConversationStream, run_sync
+from ._sync import SyncClientCore, SyncConversationHandle, SyncConversationStream, run_sync
+from ._tools import LocalTool
 from ._transport import Transport
 from .models import (
     CompletionArgs,
@@ -71,6 +78,8 @@ from .models import (
 from .types import CompletionArgsParam, GuardrailConfigParam, Inputs, ToolCallConfirmationParam, ToolParam
 
 __all__ = ["AsyncConversationsClient", "ConversationsClient"]
+
+T = TypeVar("T")
 '''
 
 _ASYNC_DOC = """\
@@ -137,7 +146,7 @@ def _call(head: str, args: list[str]) -> str:
 
 
 def _async_method(m: Method) -> list[str]:
-    is_async = m.kind not in ("stream", "iterate")
+    is_async = m.kind not in ("stream", "iterate", "handle")
     head = f"    async def {m.name}" if is_async else f"    def {m.name}"
     lines = ["", "    @suggest", *_signature(m.params, len(m.positional), head, m.returns)]
     lines += _docstring(m.doc, m.params, m.raises)
@@ -145,8 +154,10 @@ def _async_method(m: Method) -> list[str]:
     fields, options = _mapping(m.fields), _mapping(m.options)
     if m.kind in ("turn", "stream"):
         args = [f'"{m.operation or m.name}"', target, fields, options]
-    elif m.kind == "read" or m.kind == "delete":
+    elif m.kind in ("read", "delete"):
         args = [target, options]
+    elif m.kind == "handle":
+        args = [target, fields]
     else:  # list, iterate
         args = [fields, options]
     helper = f"self._read_{m.name}" if m.kind == "read" else f"self._{m.kind}"
@@ -162,9 +173,13 @@ def _sync_method(m: Method) -> list[str]:
     ]
     lines += _docstring(m.doc, m.params, m.raises)
     args = [p.name for p in m.positional] + [f"{p.name}={p.name}" for p in m.params[len(m.positional) :]]
-    if m.kind in ("stream", "iterate"):
+    if m.kind in ("stream", "iterate", "handle"):
         inner = _call(f"self._async.{m.name}", args).replace("\n", "\n    ")
-        wrap = "SyncConversationStream" if m.kind == "stream" else "self._iterate"
+        wrap = {
+            "stream": "SyncConversationStream",
+            "iterate": "self._iterate",
+            "handle": "SyncConversationHandle",
+        }[m.kind]
         lines.append(f"        return {wrap}(\n            {inner},\n        )")
     else:
         lines.append(f"        return {_call('run_sync', [f'self._async.{m.name}', *args])}")

@@ -5,6 +5,12 @@
     ├── ClientClosedError             the client was closed (before or during the call)
     │   └── StreamClosedError         the stream was closed with aclose() before it completed
     ├── EventLoopError                an async client used from another event loop than its own
+    ├── RunError                      a run with local tools could not go on (``result``: so far)
+    │   ├── UnknownToolError          the model called a function that is not registered
+    │   ├── ToolFailedError           a local tool raised, and the run was told to raise
+    │   ├── MaxRoundsError            the run reached its round limit
+    │   ├── OutputParseError          the final answer does not decode into ``output_type``
+    │   └── TurnIncompleteError       a turn's inputs were stored but its run did not finish
     └── APIError                      the API could not be used
         ├── APIStatusError            the API answered with a non-success status
         │   ├── BadRequestError             400
@@ -57,6 +63,12 @@ __all__ = [
     "ClientClosedError",
     "ConflictError",
     "EventLoopError",
+    "MaxRoundsError",
+    "OutputParseError",
+    "RunError",
+    "ToolFailedError",
+    "TurnIncompleteError",
+    "UnknownToolError",
     "InternalServerError",
     "InvalidRequestError",
     "MistralError",
@@ -145,6 +157,47 @@ class StreamClosedError(ClientClosedError):
 
     Raised by ``final_response()`` on such a stream, with ``partial``.
     """
+
+
+class RunError(MistralError):
+    """A run with local tools could not go on. ``result`` holds every entry of the run so far
+    (a ``RunResult``) and ``conversation_id`` the conversation."""
+
+    def __init__(self, message: str, *, result: Any = None, conversation_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.result = result
+        self.conversation_id = conversation_id
+
+
+class UnknownToolError(RunError):
+    """The model called a function that is not registered; ``tool_name`` names it."""
+
+    tool_name: str = ""
+
+
+class ToolFailedError(RunError):
+    """A local tool raised and the run was set to raise (``on_tool_error="raise"``); the tool's
+    exception is ``__cause__``."""
+
+    tool_name: str = ""
+
+
+class MaxRoundsError(RunError):
+    """The run reached ``max_rounds`` model turns with function calls still to answer."""
+
+
+class OutputParseError(RunError):
+    """The final answer does not decode into the run's ``output_type``; ``text`` is the answer."""
+
+    text: str = ""
+
+
+class TurnIncompleteError(RunError):
+    """After an unknown outcome, the conversation's history shows the turn's inputs but no output:
+    the server stored the turn and did not finish its run. ``stored`` holds those entries."""
+
+    stored: list[Any] = []  # noqa: RUF012  (replaced per instance)
 
 
 class APIError(MistralError):

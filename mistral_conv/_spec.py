@@ -324,6 +324,55 @@ METHODS: tuple[Method, ...] = (
     ),
 )
 
+_HANDLE_FIELDS = (
+    *(p for p in _START_FIELDS if p.name not in ("inputs", "tools")),
+    _p(
+        "tools",
+        "Sequence[LocalTool[..., Any] | Callable[..., Any] | Tool | ToolParam] | None",
+        "Tools: Python functions (plain or ``@tool``; run locally when the model calls them), "
+        "and API tools (web search, connectors, ...).",
+    ),
+    _p(
+        "output_type",
+        "type[T] | None",
+        "A msgspec Struct (or any msgspec type) the final answer must decode into: sets a strict "
+        "``json_schema`` response format, and the run's ``parsed`` holds the decoded answer.",
+    ),
+    _p("max_rounds", "int", "The most model turns one run may take (a turn per round of tool calls).", "10"),
+    _p(
+        "tool_timeout",
+        "float | None",
+        "Seconds one local tool call may take (a tool's own ``timeout`` wins).",
+    ),
+    _p(
+        "on_tool_error",
+        'Literal["result", "raise"]',
+        'What a tool\'s exception does: ``"result"`` tells the model what failed; ``"raise"`` stops '
+        "the run with ``ToolFailedError``.",
+        '"result"',
+    ),
+)
+
+METHODS = (
+    *METHODS,
+    Method(
+        "conversation",
+        "handle",
+        "A handle on a conversation: a new one (its first ``send`` starts it), or ``conversation_id``'s.\n\n"
+        "The handle remembers the conversation's id and entries; its ``send`` and ``stream`` run "
+        "local tools for the model's function calls, and settle a turn whose outcome is unknown "
+        "from the stored history, so no turn is stored twice. Nothing is sent here.",
+        "ConversationHandle[T]",
+        "SyncConversationHandle[T]",
+        positional=(
+            _p("conversation_id", "str | None", "An existing conversation's id (default: a new one)."),
+        ),
+        fields=_HANDLE_FIELDS,
+        options=(),
+        raises="InvalidRequestError: an argument is invalid.",
+    ),
+)
+
 CLIENT: tuple[Param, ...] = (
     _p(
         "api_key",

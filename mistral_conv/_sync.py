@@ -17,23 +17,25 @@ import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, suppress
-from typing import TYPE_CHECKING, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, ParamSpec, Self, TypeVar
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
     from ._api import AsyncConversationsClient
+    from .types import Inputs
 
 from ._client import AsyncClientCore
 from ._closing import Closing
 from ._errors import ClientClosedError
 from ._info import ResponseInfo
+from ._runs import ConversationHandle, RunEvent, RunResult, RunState, RunStream
 from ._streaming import ConversationStream
-from .models import Conversation, ConversationEvent, ConversationResponse
+from .models import Conversation, ConversationEvent, ConversationHistory, ConversationResponse, Entry
 
-__all__ = ["SyncClientCore", "SyncConversationStream", "run_sync"]
+__all__ = ["SyncClientCore", "SyncConversationHandle", "SyncConversationStream", "SyncRunStream", "run_sync"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -270,3 +272,80 @@ class SyncClientCore(Closing):
                     return
         finally:
             run_sync(pages.aclose)  # type: ignore[attr-defined]
+
+
+class SyncRunStream(Closing, Generic[T]):
+    """The blocking twin of ``RunStream``: an iterator of run events and a context manager."""
+
+    def __init__(self, stream: RunStream[T]) -> None:
+        self._stream = stream
+
+    def __enter__(self) -> Self:
+        return self
+
+    def close(self) -> None:
+        """Stop the run: its open stream closes and its running tools are cancelled."""
+        run_sync(self._stream.aclose)
+
+    def __iter__(self) -> Iterator[RunEvent]:
+        return self
+
+    def __next__(self) -> RunEvent:
+        try:
+            return run_sync(self._stream.__anext__)
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def text_stream(self) -> Iterator[str]:
+        """The text fragments of the assistant's messages, across every turn of the run."""
+        for event in self:
+            if event.type == "message.output.delta" and isinstance(event.content, str):
+                yield event.content
+
+    def final_result(self) -> RunResult[T]:
+        """The run's result (reads the rest of the run first)."""
+        return run_sync(self._stream.final_result)
+
+
+class SyncConversationHandle(Generic[T]):
+    """The blocking twin of ``ConversationHandle``: the same methods, run on the SDK's loop thread.
+
+    Sync tools run in worker threads of that loop; async tools on it.
+    """
+
+    def __init__(self, handle: ConversationHandle[T]) -> None:
+        self.handle = handle
+
+    def __repr__(self) -> str:
+        return f"Sync{self.handle!r}"
+
+    @property
+    def id(self) -> str | None:
+        """The conversation's id, once it has started."""
+        return self.handle.id
+
+    @property
+    def entries(self) -> list[Entry]:
+        """Every entry this handle has sent or received, in order."""
+        return self.handle.entries
+
+    def send(self, inputs: Inputs) -> RunResult[T]:
+        """Run the conversation on ``inputs`` (see ``ConversationHandle.send``)."""
+        return run_sync(self.handle.send, inputs)
+
+    def stream(self, inputs: Inputs) -> SyncRunStream[T]:
+        """``send``, streamed."""
+        return SyncRunStream(self.handle.stream(inputs))
+
+    def resume(self, state: RunState, decisions: Mapping[str, Literal["allow", "deny"]]) -> RunResult[T]:
+        """Resume a paused run (see ``ConversationHandle.resume``)."""
+        return run_sync(self.handle.resume, state, decisions)
+
+    def history(self) -> ConversationHistory:
+        """Every stored entry of the conversation."""
+        return run_sync(self.handle.history)
+
+    def restart(self, from_entry_id: str, inputs: Inputs) -> tuple[SyncConversationHandle[T], RunResult[T]]:
+        """Branch a new conversation from ``from_entry_id`` and run it."""
+        branch, result = run_sync(self.handle.restart, from_entry_id, inputs)
+        return SyncConversationHandle(branch), result
