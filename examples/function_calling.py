@@ -47,7 +47,7 @@ async def main() -> None:
             model="mistral-medium-latest", inputs="How warm is it in Paris?", tools=[WEATHER]
         )
         while calls := [o for o in response.outputs if o.type == "function.call"]:
-            results = []
+            results: list[FunctionResultEntry] = []
             for call in calls:
                 args = json.loads(call.arguments) if isinstance(call.arguments, str) else call.arguments
                 print(f"running {call.name}({args})")

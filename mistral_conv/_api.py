@@ -7,9 +7,9 @@ The work is done by the cores in ``_client.py`` and ``_sync.py``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
-from ._client import AsyncClientCore, suggest
+from ._client import AsyncClientCore, suggest, suggest_async
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
 from ._runs import ConversationHandle
@@ -117,7 +117,7 @@ class AsyncConversationsClient(AsyncClientCore):
             },
         )
 
-    @suggest
+    @suggest_async
     async def start(
         self,
         *,
@@ -297,7 +297,7 @@ class AsyncConversationsClient(AsyncClientCore):
             },
         )
 
-    @suggest
+    @suggest_async
     async def append(
         self,
         conversation_id: str,
@@ -435,7 +435,7 @@ class AsyncConversationsClient(AsyncClientCore):
             },
         )
 
-    @suggest
+    @suggest_async
     async def restart(
         self,
         conversation_id: str,
@@ -589,7 +589,7 @@ class AsyncConversationsClient(AsyncClientCore):
             },
         )
 
-    @suggest
+    @suggest_async
     async def get(
         self,
         conversation_id: str,
@@ -627,7 +627,7 @@ class AsyncConversationsClient(AsyncClientCore):
             },
         )
 
-    @suggest
+    @suggest_async
     async def list(
         self,
         *,
@@ -716,7 +716,7 @@ class AsyncConversationsClient(AsyncClientCore):
             },
         )
 
-    @suggest
+    @suggest_async
     async def history(
         self,
         conversation_id: str,
@@ -754,7 +754,7 @@ class AsyncConversationsClient(AsyncClientCore):
             },
         )
 
-    @suggest
+    @suggest_async
     async def messages(
         self,
         conversation_id: str,
@@ -792,7 +792,7 @@ class AsyncConversationsClient(AsyncClientCore):
             },
         )
 
-    @suggest
+    @suggest_async
     async def delete(
         self,
         conversation_id: str,
@@ -829,6 +829,52 @@ class AsyncConversationsClient(AsyncClientCore):
                 "extra_query": extra_query,
             },
         )
+
+    @overload
+    def conversation(
+        self,
+        conversation_id: str | None = None,
+        *,
+        model: str | None = None,
+        agent_id: str | None = None,
+        agent_version: str | int | None = None,
+        instructions: str | None = None,
+        completion_args: CompletionArgs | CompletionArgsParam | None = None,
+        guardrails: Sequence[GuardrailConfig | GuardrailConfigParam] | None = None,
+        store: bool | None = None,
+        handoff_execution: HandoffExecution | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tools: Sequence[LocalTool[..., Any] | Callable[..., Any] | Tool | ToolParam] | None = None,
+        output_type: None = None,
+        max_rounds: int = 10,
+        tool_timeout: float | None = None,
+        on_tool_error: Literal["result", "raise"] = "result",
+    ) -> ConversationHandle[None]: ...
+
+    @overload
+    def conversation(
+        self,
+        conversation_id: str | None = None,
+        *,
+        model: str | None = None,
+        agent_id: str | None = None,
+        agent_version: str | int | None = None,
+        instructions: str | None = None,
+        completion_args: CompletionArgs | CompletionArgsParam | None = None,
+        guardrails: Sequence[GuardrailConfig | GuardrailConfigParam] | None = None,
+        store: bool | None = None,
+        handoff_execution: HandoffExecution | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tools: Sequence[LocalTool[..., Any] | Callable[..., Any] | Tool | ToolParam] | None = None,
+        output_type: type[T],
+        max_rounds: int = 10,
+        tool_timeout: float | None = None,
+        on_tool_error: Literal["result", "raise"] = "result",
+    ) -> ConversationHandle[T]: ...
 
     @suggest
     def conversation(
@@ -1669,6 +1715,52 @@ class ConversationsClient(SyncClientCore):
             extra_query=extra_query,
         )
 
+    @overload
+    def conversation(
+        self,
+        conversation_id: str | None = None,
+        *,
+        model: str | None = None,
+        agent_id: str | None = None,
+        agent_version: str | int | None = None,
+        instructions: str | None = None,
+        completion_args: CompletionArgs | CompletionArgsParam | None = None,
+        guardrails: Sequence[GuardrailConfig | GuardrailConfigParam] | None = None,
+        store: bool | None = None,
+        handoff_execution: HandoffExecution | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tools: Sequence[LocalTool[..., Any] | Callable[..., Any] | Tool | ToolParam] | None = None,
+        output_type: None = None,
+        max_rounds: int = 10,
+        tool_timeout: float | None = None,
+        on_tool_error: Literal["result", "raise"] = "result",
+    ) -> SyncConversationHandle[None]: ...
+
+    @overload
+    def conversation(
+        self,
+        conversation_id: str | None = None,
+        *,
+        model: str | None = None,
+        agent_id: str | None = None,
+        agent_version: str | int | None = None,
+        instructions: str | None = None,
+        completion_args: CompletionArgs | CompletionArgsParam | None = None,
+        guardrails: Sequence[GuardrailConfig | GuardrailConfigParam] | None = None,
+        store: bool | None = None,
+        handoff_execution: HandoffExecution | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tools: Sequence[LocalTool[..., Any] | Callable[..., Any] | Tool | ToolParam] | None = None,
+        output_type: type[T],
+        max_rounds: int = 10,
+        tool_timeout: float | None = None,
+        on_tool_error: Literal["result", "raise"] = "result",
+    ) -> SyncConversationHandle[T]: ...
+
     @suggest
     def conversation(
         self,
@@ -1728,23 +1820,25 @@ class ConversationsClient(SyncClientCore):
             InvalidRequestError: an argument is invalid.
         """
         return SyncConversationHandle(
-            self._async.conversation(
+            self._async._handle(
                 conversation_id,
-                model=model,
-                agent_id=agent_id,
-                agent_version=agent_version,
-                instructions=instructions,
-                completion_args=completion_args,
-                guardrails=guardrails,
-                store=store,
-                handoff_execution=handoff_execution,
-                name=name,
-                description=description,
-                metadata=metadata,
-                tools=tools,
-                output_type=output_type,
-                max_rounds=max_rounds,
-                tool_timeout=tool_timeout,
-                on_tool_error=on_tool_error,
+                {
+                    "model": model,
+                    "agent_id": agent_id,
+                    "agent_version": agent_version,
+                    "instructions": instructions,
+                    "completion_args": completion_args,
+                    "guardrails": guardrails,
+                    "store": store,
+                    "handoff_execution": handoff_execution,
+                    "name": name,
+                    "description": description,
+                    "metadata": metadata,
+                    "tools": tools,
+                    "output_type": output_type,
+                    "max_rounds": max_rounds,
+                    "tool_timeout": tool_timeout,
+                    "on_tool_error": on_tool_error,
+                },
             ),
         )

@@ -11,7 +11,7 @@ import functools
 import inspect
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -37,7 +37,7 @@ from .models.requests import AppendRequest, RestartRequest, StartRequest
 if TYPE_CHECKING:
     from ._runs import ConversationHandle
 
-__all__ = ["AsyncClientCore", "suggest"]
+__all__ = ["AsyncClientCore", "suggest", "suggest_async"]
 
 log = logging.getLogger("mistral_conv")
 
@@ -161,19 +161,39 @@ R = TypeVar("R")
 
 def suggest(method: Callable[P, R]) -> Callable[P, R]:
     """Wrap a public method so that an unknown keyword raises :class:`InvalidRequestError` with the
-    argument that was probably meant ("did you mean", or a pointer into ``completion_args``)."""
+    argument that was probably meant ("did you mean", or a pointer into ``completion_args``), and a
+    missing one names itself. See :func:`suggest_async` for coroutine functions."""
 
     @functools.wraps(method)
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(*args, **kwargs)
         except TypeError as exc:
-            tb = exc.__traceback__
-            if tb is None or tb.tb_next is not None:  # raised inside the method, not by the call
+            if _raised_inside(exc):
                 raise
             raise _misuse(method, args, kwargs) or exc from None
 
     return call
+
+
+def suggest_async(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """:func:`suggest` for a coroutine function; the wrapper is one too (``inspect`` and mocks see it)."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            coroutine = method(*args, **kwargs)
+        except TypeError as exc:
+            raise _misuse(method, args, kwargs) or exc from None
+        return await coroutine
+
+    return call
+
+
+def _raised_inside(exc: BaseException) -> bool:
+    """Whether ``exc`` came from inside the called method, not from binding its arguments."""
+    tb = exc.__traceback__
+    return tb is None or tb.tb_next is not None
 
 
 def _misuse(method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception | None:

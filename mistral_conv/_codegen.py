@@ -54,9 +54,9 @@ The work is done by the cores in ``_client.py`` and ``_sync.py``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
-from ._client import AsyncClientCore, suggest
+from ._client import AsyncClientCore, suggest, suggest_async
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
 from ._runs import ConversationHandle
@@ -145,10 +145,25 @@ def _call(head: str, args: list[str]) -> str:
     return f"{head}(\n" + "".join(f"            {a},\n" for a in args) + "        )"
 
 
+def _overloads(m: Method, head: str, returns: str) -> list[str]:
+    """A run's two forms: without ``output_type`` (``parsed`` is None) and with it (``parsed: T``)."""
+    lines: list[str] = []
+    for annotation, default, result in (("None", "None", "None"), ("type[T]", None, "T")):
+        params = tuple(
+            Param(p.name, annotation, default, p.doc) if p.name == "output_type" else p for p in m.params
+        )
+        typed = returns.replace("[T]", f"[{result}]")
+        lines += ["", "    @overload", *_signature(params, len(m.positional), head, typed)]
+        lines[-1] += " ..."
+    return lines
+
+
 def _async_method(m: Method) -> list[str]:
     is_async = m.kind not in ("stream", "iterate", "handle")
     head = f"    async def {m.name}" if is_async else f"    def {m.name}"
-    lines = ["", "    @suggest", *_signature(m.params, len(m.positional), head, m.returns)]
+    decorator = "    @suggest_async" if is_async else "    @suggest"
+    lines = _overloads(m, head, m.returns) if m.kind == "handle" else []
+    lines += ["", decorator, *_signature(m.params, len(m.positional), head, m.returns)]
     lines += _docstring(m.doc, m.params, m.raises)
     target = m.positional[0].name if m.positional else "None"
     fields, options = _mapping(m.fields), _mapping(m.options)
@@ -166,14 +181,16 @@ def _async_method(m: Method) -> list[str]:
 
 
 def _sync_method(m: Method) -> list[str]:
-    lines = [
-        "",
-        "    @suggest",
-        *_signature(m.params, len(m.positional), f"    def {m.name}", m.sync_returns),
-    ]
+    head = f"    def {m.name}"
+    lines = _overloads(m, head, m.sync_returns) if m.kind == "handle" else []
+    lines += ["", "    @suggest", *_signature(m.params, len(m.positional), head, m.sync_returns)]
     lines += _docstring(m.doc, m.params, m.raises)
     args = [p.name for p in m.positional] + [f"{p.name}={p.name}" for p in m.params[len(m.positional) :]]
-    if m.kind in ("stream", "iterate", "handle"):
+    if m.kind == "handle":  # straight to the core: the async overloads would need T solved here
+        inner = _call("self._async._handle", [m.positional[0].name, _mapping(m.fields)])
+        inner = inner.replace("\n", "\n    ")
+        lines.append(f"        return SyncConversationHandle(\n            {inner},\n        )")
+    elif m.kind in ("stream", "iterate"):
         inner = _call(f"self._async.{m.name}", args).replace("\n", "\n    ")
         wrap = {
             "stream": "SyncConversationStream",

@@ -227,7 +227,9 @@ class ConversationStream(AsyncClosing):
         while await self.next_batch():
             pass
         if self._status is StreamStatus.DONE:
-            return self._state.response()
+            response = self._state.response()
+            response.__dict__["_raw_response"] = self.raw_response  # its request id, as on a plain call
+            return response
         assert self._failure is not None
         raise fresh(self._failure)
 

@@ -15,7 +15,7 @@ from aioresponses import aioresponses
 from hypothesis import HealthCheck, settings
 
 from mistral_conv import AsyncConversationsClient, Backoff
-from mistral_conv.testing import hanging_port
+from mistral_conv.testing import LocalConversationsServer, hanging_port
 
 from .loopback import Loopback
 
@@ -142,3 +142,20 @@ def _default_transport(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
     from .rawhttp import RawTransport
 
     monkeypatch.setattr(mistral_conv._aiohttp, "AiohttpTransport", RawTransport)
+
+
+LOCAL_KEY = "local-key"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LocalConversationsServer]:
+    """A local Conversations server in this test's event loop, closed after the test."""
+    async with LocalConversationsServer(api_key=LOCAL_KEY) as s:
+        yield s
+
+
+@pytest.fixture
+async def api(server: LocalConversationsServer) -> AsyncIterator[AsyncConversationsClient]:
+    """A client of ``server`` with fast back-off."""
+    async with AsyncConversationsClient(LOCAL_KEY, base_url=server.url, backoff=FAST_BACKOFF) as c:
+        yield c

@@ -371,7 +371,9 @@ async def test_a_stream_past_max_stream_size_stops_with_what_arrived(loopback: L
     assert info.value.partial is not None and 0 < len(info.value.partial.output_text) < 200 * 1000
 
 
-async def test_a_first_read_past_max_stream_size_keeps_the_events_within_the_limit(loopback: Loopback) -> None:
+async def test_a_first_read_past_max_stream_size_keeps_the_events_within_the_limit(
+    loopback: Loopback,
+) -> None:
     # One network read holds more than the limit: the events before the limit still arrive as partial.
     body = sse_body(START, *[delta("y" * 100) for _ in range(2000)], DONE)
     loopback.reply("POST", PATH, Sse([body]))

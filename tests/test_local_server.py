@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -28,21 +27,7 @@ from mistral_conv.testing import (
 )
 from mistral_conv.types import FunctionToolParam
 
-from .conftest import FAST_BACKOFF
-
 KEY = "local-key"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[LocalConversationsServer]:
-    async with LocalConversationsServer(api_key=KEY) as s:
-        yield s
-
-
-@pytest.fixture
-async def api(server: LocalConversationsServer) -> AsyncIterator[AsyncConversationsClient]:
-    async with AsyncConversationsClient(KEY, base_url=server.url, backoff=FAST_BACKOFF) as c:
-        yield c
 
 
 async def test_every_method_plain_and_streaming(api: AsyncConversationsClient) -> None:

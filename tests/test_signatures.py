@@ -159,3 +159,21 @@ async def test_every_result_carries_its_request_id(mistral_client: AsyncConversa
     # a result built by hand has none, and the HTTP answer is not part of the model
     assert mc_models.ConversationHistory(conversation_id="c", entries=[]).request_id is None
     assert b"request" not in msgspec.json.encode(history)
+
+
+def test_async_methods_stay_coroutine_functions_for_inspect_and_mocks() -> None:
+    from unittest import mock
+
+    for m in _spec.METHODS:
+        method = getattr(AsyncConversationsClient, m.name)
+        assert inspect.iscoroutinefunction(method) == (m.kind not in ("stream", "iterate", "handle")), m.name
+    fake = mock.create_autospec(AsyncConversationsClient, instance=True)
+    assert isinstance(fake.start, mock.AsyncMock)
+
+
+async def test_a_streams_final_response_carries_the_request_id(
+    mistral_client: AsyncConversationsClient,
+) -> None:
+    async with mistral_client.start_stream(inputs="hi", model="m") as stream:
+        final = await stream.final_response()
+    assert final.request_id is not None and final.request_id == stream.request_id

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from mistral_conv import AsyncConversationsClient, ConversationsClient
+from mistral_conv.testing import LocalConversationsServer, ScriptedResponder, call_function, reply_text
 
 from .typing import async_flows, sync_flows
 
@@ -17,3 +18,21 @@ async def test_async_flows_run(mistral_client: AsyncConversationsClient) -> None
 
 def test_sync_flows_run(mistral_sync_client: ConversationsClient) -> None:
     assert "More" in sync_flows.run(mistral_sync_client)
+
+
+async def test_async_run_flow(
+    mistral_server: LocalConversationsServer, mistral_client: AsyncConversationsClient
+) -> None:
+    mistral_server.responder = ScriptedResponder(
+        [[call_function("weather", {"city": "London"})], [reply_text('{"name": "Ada", "age": 36}')]]
+    )
+    assert await async_flows.run_with_tools(mistral_client) == "weather sunny in London Ada"
+
+
+def test_sync_run_flow(
+    mistral_server: LocalConversationsServer, mistral_sync_client: ConversationsClient
+) -> None:
+    mistral_server.responder = ScriptedResponder(
+        [[call_function("add", {"a": 1, "b": 2})], [reply_text("3")], [reply_text("5")]]
+    )
+    assert sync_flows.run_with_tools(mistral_sync_client) == "35"

@@ -8,8 +8,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from msgspec import UNSET
+
 from ..models import (
     AgentHandoffEntry,
+    CompletionArgs,
     ConversationUsage,
     Entry,
     FunctionCallEntry,
@@ -17,6 +20,8 @@ from ..models import (
     MessageInputEntry,
     MessageOutputEntry,
     OutputEntry,
+    Tool,
+    ToolCallConfirmation,
     ToolExecutionEntry,
     content_text,
 )
@@ -49,13 +54,23 @@ Output = OutputEntry | Failure
 
 @dataclass
 class TurnContext:
-    """What a responder sees: the conversation so far and the new inputs."""
+    """What a responder sees: the conversation so far and the new inputs.
+
+    ``history`` already shows this request's confirmations (a confirmed call's
+    ``confirmation_status`` is ``"allowed"`` or ``"denied"``). ``confirmations``: the
+    ``tool_confirmations`` this append sent (empty otherwise). ``completion_args``: what
+    the request sent (``None`` when it sent none). ``tools``: the start request's tools,
+    or the conversation's stored ones on append and restart (empty for agents).
+    """
 
     conversation_id: str
     model: str | None
     agent_id: str | None
     history: list[Entry]
     inputs: list[Entry]
+    confirmations: list[ToolCallConfirmation] = field(default_factory=list)
+    completion_args: CompletionArgs | None = None
+    tools: list[Tool] = field(default_factory=list)
 
 
 @dataclass
@@ -79,11 +94,20 @@ def reply_text(text: str) -> MessageOutputEntry:
 
 
 def call_function(
-    name: str, arguments: str | dict[str, Any], tool_call_id: str | None = None
+    name: str, arguments: str | dict[str, Any], tool_call_id: str | None = None, *, pending: bool = False
 ) -> FunctionCallEntry:
-    """A function call for the client to run (its ``tool_call_id`` is generated when not given)."""
+    """A function call for the client to run (its ``tool_call_id`` is generated when not given).
+
+    ``pending=True``: the run paused before a tool that needs confirmation (the entry carries
+    ``confirmation_status="pending"``); answer it with an append's ``tool_confirmations``.
+    """
     args = arguments if isinstance(arguments, str) else json.dumps(arguments)
-    return FunctionCallEntry(tool_call_id=tool_call_id or "", name=name, arguments=args)
+    return FunctionCallEntry(
+        tool_call_id=tool_call_id or "",
+        name=name,
+        arguments=args,
+        confirmation_status="pending" if pending else UNSET,
+    )
 
 
 def run_tool(name: str, arguments: str = "", info: dict[str, Any] | None = None) -> ToolExecutionEntry:
@@ -137,6 +161,9 @@ class DefaultResponder:
         elif isinstance(last, MessageInputEntry):
             said = content_text(last.content).strip()
             text = f'You said: "{said}". This answer comes from the local Conversations server.'
+        elif context.confirmations:
+            answers = ", ".join(f"{c.tool_call_id}: {c.confirmation}" for c in context.confirmations)
+            text = f"Tool confirmations received ({answers})."
         else:
             text = "This answer comes from the local Conversations server."
         outputs: list[OutputEntry] = [reply_text(text)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -23,6 +24,8 @@ from ..models import (
     MessageInputEntry,
     MessageOutputEntry,
     ModelConversation,
+    Tool,
+    ToolCallConfirmation,
 )
 from ..models.requests import AppendRequest, RestartRequest, StartRequest
 from ._delivery import early_fault, write_faulty_body, write_stream
@@ -30,7 +33,19 @@ from ._faults import FAULT_HEADER, Fault
 from ._http import api_error, decode_request, validation_error
 from ._render import events_for, frame
 from ._responders import DefaultResponder, Responder, Turn, TurnContext
-from ._state import Store, StoredConversation, echo_args, input_entries, new_id, now, stamp_output, value
+from ._state import (
+    Store,
+    StoredConversation,
+    apply_confirmations,
+    check_confirmations,
+    check_results,
+    echo_args,
+    input_entries,
+    new_id,
+    now,
+    stamp_output,
+    value,
+)
 from ._thread import LoopThread
 
 __all__ = ["LocalConversationsServer"]
@@ -55,6 +70,11 @@ class LocalConversationsServer:
     client at ``server.url``. ``api_key``: when set, other keys get 401. ``responder``:
     what runs answer (default: :class:`DefaultResponder`). ``delta_chars``: characters
     per streamed text delta. Faults: :meth:`inject`, or the ``X-Local-Fault`` header.
+
+    Client-side tool runs are checked as the API checks them: a ``function.result`` must
+    answer a ``function.call`` of the conversation, and ``tool_confirmations`` must name
+    pending calls (else 422, and nothing is stored). Counters for tests:
+    :attr:`requests_per_route`, :attr:`turns_stored` and :attr:`open_connections`.
     """
 
     def __init__(
@@ -72,6 +92,10 @@ class LocalConversationsServer:
         self.delta_chars = delta_chars
         self.store = Store()
         self.requests: list[tuple[str, str]] = []
+        self.requests_per_route: Counter[str] = Counter()
+        """Requests by ``"METHOD /route/{pattern}"``, e.g. ``"POST /v1/conversations/{id}"``."""
+        self.turns_stored = 0
+        """Runs (start, append, restart) that stored entries."""
         self._faults: list[_Injected] = []
         self._runner: web.AppRunner | None = None
         self._thread = LoopThread("mistral-conv-local-server")
@@ -109,6 +133,12 @@ class LocalConversationsServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    @property
+    def open_connections(self) -> int:
+        """HTTP connections currently open to the server (0 when it is not serving)."""
+        server = self._runner.server if self._runner is not None else None
+        return len(server.connections) if server is not None else 0
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -157,6 +187,9 @@ class LocalConversationsServer:
     def _wrap(self, handler: Callable[[web.Request, Fault | None], Awaitable[web.StreamResponse]]) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
             self.requests.append((request.method, request.path))
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else request.path
+            self.requests_per_route[f"{request.method} {route}"] += 1
             if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
                 return web.json_response({"detail": "Unauthorized"}, status=401)
             try:
@@ -207,11 +240,17 @@ class LocalConversationsServer:
                 guardrails=value(body.guardrails),
                 **common,
             )
-        conversation = StoredConversation(record)
-        store = body.store is not False
-        if store:
-            self.store.add(conversation)
-        return await self._turn(request, fault, conversation, body.inputs, store, body.stream)
+        return await self._turn(
+            request,
+            fault,
+            StoredConversation(record),
+            body.inputs,
+            body.store is not False,
+            body.stream,
+            new=True,
+            completion_args=_args(body.completion_args),
+            tools=body.tools if isinstance(body.tools, list) else [],
+        )
 
     async def _append(self, request: web.Request, fault: Fault | None) -> web.StreamResponse:
         conversation = self._find(request)
@@ -221,7 +260,17 @@ class LocalConversationsServer:
         if isinstance(body, web.Response):
             return body
         assert isinstance(body, AppendRequest)
-        return await self._turn(request, fault, conversation, body.inputs, body.store, body.stream)
+        return await self._turn(
+            request,
+            fault,
+            conversation,
+            body.inputs,
+            body.store,
+            body.stream,
+            confirmations=body.tool_confirmations if isinstance(body.tool_confirmations, list) else [],
+            completion_args=_args(body.completion_args),
+            tools=_tools(conversation),
+        )
 
     async def _restart(self, request: web.Request, fault: Fault | None) -> web.StreamResponse:
         original = self._find(request)
@@ -246,9 +295,17 @@ class LocalConversationsServer:
         branch = StoredConversation(
             msgspec.structs.replace(original.record, **changes), list(original.entries[:cut])
         )
-        if body.store:
-            self.store.add(branch)
-        return await self._turn(request, fault, branch, body.inputs, body.store, body.stream)
+        return await self._turn(
+            request,
+            fault,
+            branch,
+            body.inputs,
+            body.store,
+            body.stream,
+            new=True,
+            completion_args=_args(body.completion_args),
+            tools=_tools(branch),
+        )
 
     async def _get(self, request: web.Request, fault: Fault | None) -> web.StreamResponse:
         conversation = self._find(request)
@@ -320,14 +377,38 @@ class LocalConversationsServer:
         inputs: Any,
         store: bool | None | Any,
         stream: bool,
+        *,
+        new: bool = False,
+        confirmations: list[ToolCallConfirmation] | None = None,
+        completion_args: CompletionArgs | None = None,
+        tools: list[Tool] | None = None,
     ) -> web.StreamResponse:
+        """Validate, run the responder, store (unless ``store`` is false) and answer.
+
+        ``new``: the conversation is not in the store yet (start, restart); it is added
+        once the request is valid.
+        """
         new_inputs = input_entries(inputs)
+        confirmed = list(confirmations or [])
+        problems = check_results(conversation.entries, new_inputs) + check_confirmations(
+            conversation.entries, confirmed
+        )
+        if problems:
+            return validation_error(problems)
+        history = apply_confirmations(conversation.entries, confirmed)
+        if store is not False:
+            conversation.entries[:] = history
+            if new:
+                self.store.add(conversation)
         context = TurnContext(
             conversation.record.id,
             conversation.model,
             conversation.agent_id,
-            list(conversation.entries),
+            list(history),
             new_inputs,
+            confirmations=confirmed,
+            completion_args=completion_args,
+            tools=list(tools or []),
         )
         result = self.responder(context)
         turn: Turn = await result if asyncio.iscoroutine(result) else result
@@ -337,6 +418,8 @@ class LocalConversationsServer:
             conversation.entries.extend(new_inputs)
             conversation.entries.extend(outputs)
             conversation.touch()
+            if new_inputs or outputs:
+                self.turns_stored += 1
         if stream:
             events = list(events_for(conversation.record.id, outputs, usage, turn.failure, self.delta_chars))
             return await write_stream(request, [frame(e) for e in events], fault)
@@ -353,6 +436,19 @@ class LocalConversationsServer:
         if fault is None:
             return web.Response(body=body, content_type="application/json")
         return await write_faulty_body(request, body, fault)
+
+
+def _args(args: CompletionArgs | None | Any) -> CompletionArgs | None:
+    """The request's completion args, ``None`` when it sent none."""
+    return args if isinstance(args, CompletionArgs) else None
+
+
+def _tools(conversation: StoredConversation) -> list[Tool]:
+    """A conversation's stored tools (none for an agent conversation)."""
+    record = conversation.record
+    if isinstance(record, ModelConversation) and isinstance(record.tools, list):
+        return list(record.tools)
+    return []
 
 
 async def _tag_request_id(request: web.Request, response: web.StreamResponse) -> None:

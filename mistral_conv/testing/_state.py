@@ -23,12 +23,16 @@ from ..models import (
     MessageOutputEntry,
     ModelConversation,
     OutputEntry,
+    ToolCallConfirmation,
     ToolExecutionEntry,
 )
 
 __all__ = [
     "Store",
     "StoredConversation",
+    "apply_confirmations",
+    "check_confirmations",
+    "check_results",
     "echo_args",
     "input_entries",
     "new_id",
@@ -144,3 +148,62 @@ def stamp_output(entry: OutputEntry, conversation: StoredConversation) -> Output
     if isinstance(entry, AgentHandoffEntry):
         return msgspec.structs.replace(entry, id=new_id("handoff"), created_at=stamp, completed_at=stamp)
     return entry
+
+
+def check_results(history: list[Entry], inputs: list[Entry]) -> list[dict[str, Any]]:
+    """Validation errors for ``function.result`` inputs answering no call of the conversation.
+
+    A call counts when the stored history holds it, or when it comes earlier in the same inputs.
+    """
+    issued = {e.tool_call_id for e in history if isinstance(e, FunctionCallEntry)}
+    problems: list[dict[str, Any]] = []
+    for i, entry in enumerate(inputs):
+        if isinstance(entry, FunctionCallEntry):
+            issued.add(entry.tool_call_id)
+        elif isinstance(entry, FunctionResultEntry) and entry.tool_call_id not in issued:
+            message = f"No function.call with tool_call_id {entry.tool_call_id!r} in this conversation"
+            problems.append(_problem(["body", "inputs", i, "tool_call_id"], message, entry.tool_call_id))
+    return problems
+
+
+def _problem(loc: list[Any], message: str, value: str) -> dict[str, Any]:
+    """One item of a 422's ``detail``."""
+    return {"loc": loc, "msg": message, "type": "value_error", "input": value}
+
+
+def check_confirmations(
+    history: list[Entry], confirmations: list[ToolCallConfirmation]
+) -> list[dict[str, Any]]:
+    """Validation errors for confirmations naming no pending ``function.call`` (or one twice)."""
+    pending = {
+        e.tool_call_id
+        for e in history
+        if isinstance(e, FunctionCallEntry) and e.confirmation_status == "pending"
+    }
+    problems: list[dict[str, Any]] = []
+    for i, confirmation in enumerate(confirmations):
+        if confirmation.tool_call_id in pending:
+            pending.discard(confirmation.tool_call_id)
+            continue
+        message = f"No pending function.call with tool_call_id {confirmation.tool_call_id!r}"
+        loc = ["body", "tool_confirmations", i, "tool_call_id"]
+        problems.append(_problem(loc, message, confirmation.tool_call_id))
+    return problems
+
+
+def apply_confirmations(history: list[Entry], confirmations: list[ToolCallConfirmation]) -> list[Entry]:
+    """``history`` with each confirmed call's ``confirmation_status`` set to allowed or denied."""
+    answers = {c.tool_call_id: c.confirmation for c in confirmations}
+    if not answers:
+        return list(history)
+    out: list[Entry] = []
+    for e in history:
+        if (
+            isinstance(e, FunctionCallEntry)
+            and e.confirmation_status == "pending"
+            and e.tool_call_id in answers
+        ):
+            status = "allowed" if answers[e.tool_call_id] == "allow" else "denied"
+            e = msgspec.structs.replace(e, confirmation_status=status)
+        out.append(e)
+    return out

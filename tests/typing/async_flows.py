@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import assert_type
 
+import msgspec
+
 import mistral_conv as mc
 from mistral_conv.models import (
     ConversationEvent,
@@ -86,3 +88,35 @@ async def run(client: mc.AsyncConversationsClient) -> list[str]:
         assert_type(exc.request_id, str | None)
         raise
     return seen
+
+
+class Person(msgspec.Struct):
+    name: str
+    age: int
+
+
+def weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+async def run_with_tools(client: mc.AsyncConversationsClient) -> str:
+    conversation = client.conversation(model="mistral-small-latest", tools=[weather], output_type=Person)
+    assert_type(conversation, mc.ConversationHandle[Person])
+    out: list[str] = []
+    async with conversation.stream("Who is Ada?") as run:
+        async for event in run:
+            if event.type == "local.tool.started":
+                assert_type(event, mc.ToolCallStartedEvent)
+                out.append(event.name)
+            elif event.type == "local.function.result":
+                out.append(event.entry.result)
+        result = await run.final_result()
+    assert_type(result, mc.RunResult[Person])
+    assert_type(result.parsed, Person | None)
+    if result.status == "paused" and result.state is not None:
+        state = msgspec.json.decode(msgspec.json.encode(result.state), type=mc.RunState)
+        result = await conversation.resume(state, {p.tool_call_id: "allow" for p in state.pending})
+    if result.parsed is not None:
+        out.append(result.parsed.name)
+    return " ".join(out)

@@ -35,3 +35,16 @@ def run(client: mc.ConversationsClient) -> str:
     except mc.APIStatusError as exc:
         assert_type(exc.status, int)
     return text
+
+
+def run_with_tools(client: mc.ConversationsClient) -> str:
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    conversation = client.conversation(model="mistral-small-latest", tools=[add])
+    result = conversation.send("1 + 2?")
+    assert_type(result.rounds, int)
+    with conversation.stream("2 + 3?") as run:
+        texts = list(run.text_stream())
+    return result.output_text + "".join(texts)
