@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 from ._client import AsyncClientCore, suggest, suggest_async
+from ._errors import RequestOutcomeUnknownError
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
 from ._runs import ConversationHandle
@@ -956,6 +957,53 @@ class AsyncConversationsClient(AsyncClientCore):
             },
         )
 
+    @suggest_async
+    async def settle(
+        self,
+        error: RequestOutcomeUnknownError,
+        *,
+        last_entry_id: str | None = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int | float] | None = None,
+    ) -> ConversationResponse | None:
+        """Find out what became of a turn that raised ``RequestOutcomeUnknownError``, from the stored
+        history.
+
+        Returns the turn's response when it was stored (its outputs; usage is zero, as the history
+        does not keep it), or ``None`` when nothing was stored: then it is safe to send it again.
+        Conversation handles do this by themselves.
+
+        Args:
+            error: The error the turn raised.
+            last_entry_id: For an append: the id of the last entry seen before it (required). For a
+                start or restart whose new conversation id arrived on a stream: leave it out.
+            timeout: Time limits for this call instead of the client's (a number sets connect, read,
+                total and first event).
+            max_retries: Retries for this call instead of the client's.
+            extra_headers: More HTTP headers for this call.
+            extra_query: More query parameters for this call.
+
+        Raises:
+            InvalidRequestError: the turn cannot be looked up (no conversation id, or no
+                ``last_entry_id`` for an append).
+            TurnIncompleteError: the turn's inputs are stored but its run did not finish.
+            APIError: reading the history failed.
+        """
+        return await self._settle(
+            error,
+            {
+                "last_entry_id": last_entry_id,
+            },
+            {
+                "timeout": timeout,
+                "max_retries": max_retries,
+                "extra_headers": extra_headers,
+                "extra_query": extra_query,
+            },
+        )
+
 
 class ConversationsClient(SyncClientCore):
     """The blocking twin of ``AsyncConversationsClient``: the same methods, arguments and errors.
@@ -1841,4 +1889,48 @@ class ConversationsClient(SyncClientCore):
                     "on_tool_error": on_tool_error,
                 },
             ),
+        )
+
+    @suggest
+    def settle(
+        self,
+        error: RequestOutcomeUnknownError,
+        *,
+        last_entry_id: str | None = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int | float] | None = None,
+    ) -> ConversationResponse | None:
+        """Find out what became of a turn that raised ``RequestOutcomeUnknownError``, from the stored
+        history.
+
+        Returns the turn's response when it was stored (its outputs; usage is zero, as the history
+        does not keep it), or ``None`` when nothing was stored: then it is safe to send it again.
+        Conversation handles do this by themselves.
+
+        Args:
+            error: The error the turn raised.
+            last_entry_id: For an append: the id of the last entry seen before it (required). For a
+                start or restart whose new conversation id arrived on a stream: leave it out.
+            timeout: Time limits for this call instead of the client's (a number sets connect, read,
+                total and first event).
+            max_retries: Retries for this call instead of the client's.
+            extra_headers: More HTTP headers for this call.
+            extra_query: More query parameters for this call.
+
+        Raises:
+            InvalidRequestError: the turn cannot be looked up (no conversation id, or no
+                ``last_entry_id`` for an append).
+            TurnIncompleteError: the turn's inputs are stored but its run did not finish.
+            APIError: reading the history failed.
+        """
+        return run_sync(
+            self._async.settle,
+            error,
+            last_entry_id=last_entry_id,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
         )

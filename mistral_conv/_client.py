@@ -22,7 +22,7 @@ from . import _aiohttp
 from ._build import conversation_path, encode_body, inputs_value, require_non_negative
 from ._calls import Call, PlainCall, RawResponse, Runtime
 from ._closing import AsyncClosing
-from ._errors import InvalidRequestError, ResponseDecodeError
+from ._errors import InvalidRequestError, RequestOutcomeUnknownError, ResponseDecodeError
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
 from ._retry import RetryPolicy
@@ -438,6 +438,26 @@ class AsyncClientCore(AsyncClosing):
         elif ("model" in start) == ("agent_id" in start):
             raise InvalidRequestError("model/agent_id", "give exactly one of model and agent_id")
         return ConversationHandle(self, conversation_id, start, tools, **settings)  # type: ignore[arg-type]  # self: the generated subclass
+
+    async def _settle(
+        self, error: RequestOutcomeUnknownError, fields: Mapping[str, Any], options: Mapping[str, Any]
+    ) -> ConversationResponse | None:
+        from ._runs import settled
+
+        if not isinstance(error, RequestOutcomeUnknownError):
+            raise InvalidRequestError(
+                "error", f"must be a RequestOutcomeUnknownError, got {type(error).__name__}"
+            )
+        last = fields["last_entry_id"]
+        cid = error.conversation_id
+        if cid is None:
+            raise InvalidRequestError(
+                "error", "the conversation's id never arrived: the turn cannot be looked up"
+            )
+        if error.operation == "append" and not last:
+            raise InvalidRequestError("last_entry_id", "is required to settle an append")
+        history = await self._read_history(cid, options)
+        return settled(history, last if error.operation == "append" else None)
 
     async def _delete(self, conversation_id: str, options: Mapping[str, Any]) -> ResponseInfo:
         call = self._call("DELETE", conversation_path(conversation_id), options, operation="delete")

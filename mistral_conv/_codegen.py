@@ -57,6 +57,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 from ._client import AsyncClientCore, suggest, suggest_async
+from ._errors import RequestOutcomeUnknownError
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
 from ._runs import ConversationHandle
@@ -173,6 +174,8 @@ def _async_method(m: Method) -> list[str]:
         args = [target, options]
     elif m.kind == "handle":
         args = [target, fields]
+    elif m.kind == "settle":
+        args = [target, fields, options]
     else:  # list, iterate
         args = [fields, options]
     helper = f"self._read_{m.name}" if m.kind == "read" else f"self._{m.kind}"

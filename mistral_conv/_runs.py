@@ -358,6 +358,7 @@ class ConversationHandle(Generic[T]):
         *,
         streaming: bool,
     ) -> AsyncIterator[RunEvent]:
+        await self._anchor()
         while True:
             try:
                 if streaming:
@@ -426,6 +427,14 @@ class ConversationHandle(Generic[T]):
                     yield FunctionResultEvent(entry=entry)
             inputs, confirmations = results, None
 
+    async def _anchor(self) -> None:
+        """For a conversation this handle has not seen yet: its last entry, to settle turns from."""
+        if self.id is not None and not self._last_entry_id and self._restart_from is None:
+            history = await self._client.history(self.id)
+            self.entries = list(history.entries)
+            if history.entries:
+                self._last_entry_id = history.entries[-1].id
+
     def _complete(self, progress: _Progress, cid: str) -> RunResult[Any]:
         result = progress.snapshot(cid)
         if self.output_type is not None:
@@ -483,27 +492,20 @@ class ConversationHandle(Generic[T]):
         progress: _Progress,
     ) -> ConversationResponse:
         """The turn whose outcome is unknown, from the stored history; sent once more if absent."""
-        cid = self.id if error.operation == "append" else error.conversation_id
-        if cid is None:
-            raise error  # a new conversation whose id never arrived: there is nothing to read
-        history = await self._client.history(cid)
-        ids = [e.id for e in history.entries]
-        known = self.id == cid and self._last_entry_id in ids
-        after = history.entries[ids.index(self._last_entry_id) + 1 :] if known else history.entries
-        if not after:  # the turn was not stored: send it again, once
-            if error.operation != "append":
+        appending = error.operation == "append"
+        cid = self.id if appending else error.conversation_id
+        if cid is None or (appending and not self._last_entry_id):
+            raise error  # a new conversation whose id never arrived, or no entry to count from
+        try:
+            response = settled(await self._client.history(cid), self._last_entry_id if appending else None)
+        except TurnIncompleteError as incomplete:
+            incomplete.result = progress.snapshot(cid)
+            raise incomplete from error
+        if response is None:  # the turn was not stored: send it again, once
+            if not appending:
                 raise error
             return await self._turn(inputs, confirmations)
-        outputs: list[OutputEntry] = [e for e in after if isinstance(e, _OUTPUTS)]
-        if not outputs:
-            incomplete = TurnIncompleteError(
-                "the turn's inputs are stored but its run did not finish",
-                result=progress.snapshot(cid),
-                conversation_id=cid,
-            )
-            incomplete.stored = list(after)
-            raise incomplete from error
-        return ConversationResponse(conversation_id=cid, outputs=outputs, usage=ConversationUsage())
+        return response
 
     async def _execute(
         self, calls: list[FunctionCallEntry], progress: _Progress
@@ -608,3 +610,32 @@ class RunStream(Generic[T]):
         async for _ in self:
             pass
         return self._handle._result
+
+
+def settled(history: ConversationHistory, after: str | None) -> ConversationResponse | None:
+    """The turn stored past entry ``after`` (``None``: the whole conversation is the turn).
+
+    Returns its response (outputs from the history; usage is not stored, so it is zero), or
+    ``None`` when nothing was stored. Raises :class:`TurnIncompleteError` when the turn's
+    inputs are stored and no output is.
+    """
+    entries = history.entries
+    if after is not None:
+        ids = [e.id for e in entries]
+        if after not in ids:
+            raise InvalidRequestError(
+                "last_entry_id", f"{after!r} is not an entry of {history.conversation_id}"
+            )
+        entries = entries[ids.index(after) + 1 :]
+    if not entries:
+        return None
+    outputs: list[OutputEntry] = [e for e in entries if isinstance(e, _OUTPUTS)]
+    if not outputs:
+        incomplete = TurnIncompleteError(
+            "the turn's inputs are stored but its run did not finish", conversation_id=history.conversation_id
+        )
+        incomplete.stored = list(entries)
+        raise incomplete
+    return ConversationResponse(
+        conversation_id=history.conversation_id, outputs=outputs, usage=ConversationUsage()
+    )

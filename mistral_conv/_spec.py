@@ -373,6 +373,34 @@ METHODS = (
     ),
 )
 
+METHODS = (
+    *METHODS,
+    Method(
+        "settle",
+        "settle",
+        "Find out what became of a turn that raised ``RequestOutcomeUnknownError``, from the stored "
+        "history.\n\n"
+        "Returns the turn's response when it was stored (its outputs; usage is zero, as the "
+        "history does not keep it), or ``None`` when nothing was stored: then it is safe to send it "
+        "again. Conversation handles do this by themselves.",
+        "ConversationResponse | None",
+        "ConversationResponse | None",
+        positional=(_p("error", "RequestOutcomeUnknownError", "The error the turn raised.", None),),
+        fields=(
+            _p(
+                "last_entry_id",
+                "str | None",
+                "For an append: the id of the last entry seen before it (required). For a start or "
+                "restart whose new conversation id arrived on a stream: leave it out.",
+            ),
+        ),
+        raises="InvalidRequestError: the turn cannot be looked up (no conversation id, or no "
+        "``last_entry_id`` for an append).\n"
+        "TurnIncompleteError: the turn's inputs are stored but its run did not finish.\n"
+        "APIError: reading the history failed.",
+    ),
+)
+
 CLIENT: tuple[Param, ...] = (
     _p(
         "api_key",

@@ -280,3 +280,34 @@ async def test_a_lost_answer_to_the_results_is_settled_from_the_history(
     reads = [path for method, path in server.requests if method == "GET" and path.endswith("/history")]
     # settled: the history was read; the append was sent again only when it had not been stored
     assert len(posts) == (3 if fault.kind == "drop" else 2) and len(reads) == 2
+
+
+@pytest.mark.parametrize("fault", [Fault.drop(), Fault.disconnect()], ids=["not-stored", "stored"])
+async def test_client_settle_tells_a_stored_turn_from_a_lost_one(
+    server: LocalConversationsServer, client: AsyncConversationsClient, fault: Fault
+) -> None:
+    first = await client.start(inputs="hello", model="m")
+    anchor = first.outputs[-1].id
+    server.inject(fault, method="POST")
+    with pytest.raises(mc.RequestOutcomeUnknownError) as info:
+        await client.append(first.conversation_id, inputs="again")
+    settled = await client.settle(info.value, last_entry_id=anchor)
+    if fault.kind == "drop":
+        assert settled is None  # not stored: safe to send again
+    else:
+        assert settled is not None and "again" in settled.output_text
+        assert settled.conversation_id == first.conversation_id
+    with pytest.raises(mc.InvalidRequestError, match="last_entry_id"):
+        await client.settle(info.value)
+
+
+async def test_a_handle_on_an_existing_conversation_settles_too(
+    server: LocalConversationsServer, client: AsyncConversationsClient
+) -> None:
+    first = await client.start(inputs="hello", model="m")
+    conv = client.conversation(first.conversation_id)  # reads the history once, before its first turn
+    server.inject(Fault.disconnect(), method="POST")
+    result = await conv.send("again")
+    assert "again" in result.output_text and len(conv.entries) == 4
+    history = await client.history(first.conversation_id)
+    assert len(history.entries) == 4  # stored once, not resent
