@@ -344,7 +344,6 @@ async def test_counters(server: LocalConversationsServer) -> None:
         await api.append(cid, inputs="two")
         async with api.append_stream(cid, inputs="three") as stream:
             await stream.final_response()
-        assert server.open_connections >= 1
         await api.start(inputs="not kept", model="m", store=False)
         with pytest.raises(mc.UnprocessableEntityError):
             await api.append(cid, inputs=[FunctionResultEntry(tool_call_id="x", result="y")])
@@ -369,6 +368,20 @@ async def test_counters(server: LocalConversationsServer) -> None:
         if server.open_connections == 0:
             break
         await asyncio.sleep(0.01)
+    assert server.open_connections == 0
+
+
+@pytest.mark.aiohttp_only
+async def test_pooled_connections_are_counted_until_the_client_closes(
+    server: LocalConversationsServer,
+) -> None:
+    async with AsyncConversationsClient(KEY, base_url=server.url) as api:
+        await api.start(inputs="one", model="m")
+        assert server.open_connections == 1  # kept alive by the client's pool
+    for _ in range(200):  # the server notices the close on a later loop turn
+        if server.open_connections == 0:
+            break
+        await asyncio.sleep(0.005)
     assert server.open_connections == 0
 
 
