@@ -90,6 +90,24 @@ time until the reader's task has finished, over 10 runs (target: 100 ms).
 """
 
 
+RUNS_NOTES = """
+## Tool runs against the official SDK's `run_async`
+
+`python -m benchmarks.runs --rounds {rounds}`: 100 runs, each of 3 rounds (two turns that call a trivial
+sync tool once, then a text answer) from the same scripted `LocalConversationsServer` in a process of its
+own, sequentially and 10 at a time, through `conversation(..., tools=[add]).send()`, the official SDK's
+`beta.conversations.run_async` (model mode, `RunContext.register_func`) and a raw aiohttp + msgspec
+loop (the floor). Each run's answer is checked and every implementation makes the same requests (100
+starts and 200 appends a batch). Per round: the median wall time (total / 300) and the client process's
+CPU time; overhead = SDK - floor. mistral_conv runs sync tools in worker threads (never on the loop);
+the SDK and the floor call them on the loop. The official SDK's time goes mostly to building pydantic
+models on every request (its serializers call `create_model` per marshal and unmarshal) and to
+`register_func`, which builds the tool's schema for each run's `RunContext`; mistral_conv's goes to the
+worker-thread hop and to the tool's schema, built for each `conversation(tools=[fn])`.
+
+"""
+
+
 def start_server(sizes: dict[str, int]) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.server", "0", json.dumps(sizes)],
@@ -233,11 +251,26 @@ def main() -> int:
     )
     if close.returncode != 0:
         raise SystemExit(f"the close benchmark failed or missed its target:\n{close.stdout}{close.stderr}")
+    runs = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.runs",
+            *(["--smoke"] if args.smoke else ["--rounds", str(rounds)]),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+        timeout=1800,
+    )
+    if runs.returncode != 0:
+        raise SystemExit(f"the tool-runs benchmark failed:\n{runs.stdout}{runs.stderr}")
+    print(runs.stderr, end="", file=sys.stderr)
     if args.smoke:
         print("smoke run: every implementation decoded every scenario correctly")
         return 0
     text, all_met = report(results, impls, rounds, skipped)
-    text += CLOSE_NOTES + close.stdout
+    text += CLOSE_NOTES + close.stdout + RUNS_NOTES.format(rounds=rounds) + runs.stdout
     args.out.write_text(text)
     print(text)
     print("every target met" if all_met else "some targets missed: see the table", file=sys.stderr)

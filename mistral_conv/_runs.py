@@ -30,7 +30,7 @@ from ._errors import (
     TurnIncompleteError,
     UnknownToolError,
 )
-from ._tools import LocalTool, ToolArgumentsError, _schema
+from ._tools import LocalTool, ToolArgumentsError, _schema, as_tool
 from .models import (
     AgentHandoffEntry,
     CompletionArgs,
@@ -233,7 +233,7 @@ class ConversationHandle(Generic[T]):
             if isinstance(item, LocalTool):
                 local: LocalTool[..., Any] = item
             elif callable(item) and not isinstance(item, msgspec.Struct | Mapping):
-                local = LocalTool(item)
+                local = as_tool(item)
             else:
                 definitions.append(item)
                 continue

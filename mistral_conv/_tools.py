@@ -9,10 +9,12 @@ function runs in a worker thread, never on the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import re
 import typing
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -170,6 +172,20 @@ class LocalTool(Generic[P, R]):
         if isinstance(result, str):
             return result
         return msgspec.json.encode(result).decode()
+
+
+_made: weakref.WeakKeyDictionary[Callable[..., Any], LocalTool[..., Any]] = weakref.WeakKeyDictionary()
+
+
+def as_tool(fn: Callable[..., Any]) -> LocalTool[..., Any]:
+    """``fn`` as a tool with the default settings, built once per function (schemas cost time)."""
+    try:
+        return _made[fn]
+    except (KeyError, TypeError):  # not seen yet, or not weakly referenceable
+        made: LocalTool[..., Any] = LocalTool(fn)
+        with contextlib.suppress(TypeError):
+            _made[fn] = made
+        return made
 
 
 @overload

@@ -1,4 +1,8 @@
-"""The benchmark harness in smoke mode: tiny sizes, every implementation, correctness only."""
+"""The benchmark harness in smoke mode: tiny sizes, every implementation, correctness only.
+
+It takes half a minute, so a plain ``pytest`` leaves it out (marker ``bench``); CI runs it with
+``python -m pytest -m bench``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.bench
 def test_benchmarks_smoke(tmp_path: Path) -> None:
     out = tmp_path / "RESULTS.md"
     done = subprocess.run(

@@ -88,3 +88,12 @@ def test_functions_that_cannot_be_tools_are_refused() -> None:
         LocalTool(star)
     with pytest.raises(InvalidRequestError, match="letters, digits"):
         LocalTool(forecast, name="has space")
+
+
+def test_a_plain_function_becomes_its_tool_once() -> None:
+    from mistral_conv._tools import as_tool
+
+    def ping(host: str) -> str:
+        return host
+
+    assert as_tool(ping) is as_tool(ping) and as_tool(ping).name == "ping"
