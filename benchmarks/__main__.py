@@ -108,6 +108,26 @@ worker-thread hop and to the tool's schema, built for each `conversation(tools=[
 """
 
 
+RELAY_NOTES = """
+## Relaying a stream to a browser through `mistral_conv.web.relay`
+
+`python -m benchmarks.relay --rounds {rounds}`: the one-stream workload above (20,000 deltas from the same
+benchmark server, in a process of its own) read two ways on the same run. Direct: `start_stream` iterated
+event by event to the end, in a client process. Relayed: through an aiohttp.web app in a process of its own
+whose handler is `return await relay(request, client.start_stream(...), mode="events")`, to an aiohttp
+client in a third process that reads the body and decodes its frames with `mistral_conv.sse.SSEDecoder`.
+Nothing is pinned: on the 2 cores run the upstream server (it writes one pre-rendered body: well under a
+microsecond of CPU per event), the relay app, the reading client and the idle driver, so the busy processes
+(the direct client; the relay app and its reader) each have a core. Events/s counts the upstream's events
+(deltas + 2) from the request to the last frame; each measuring process reads a warm-up stream and then 3
+streams (their median); the paths alternate within each round; medians of the rounds. Every stream is checked
+after its clock stops: every event, in order, with the text; for the relayed one also the relay's final
+`done` frame with the conversation id. CPU per event: the reading process's own, the relay app's (read
+before and after each stream) and the server's (`/proc`, 10 ms ticks).
+
+"""
+
+
 def start_server(sizes: dict[str, int]) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.server", "0", json.dumps(sizes)],
@@ -266,11 +286,27 @@ def main() -> int:
     if runs.returncode != 0:
         raise SystemExit(f"the tool-runs benchmark failed:\n{runs.stdout}{runs.stderr}")
     print(runs.stderr, end="", file=sys.stderr)
+    relay = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.relay",
+            *(["--smoke"] if args.smoke else ["--rounds", str(rounds)]),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+        timeout=1800,
+    )
+    if relay.returncode != 0:
+        raise SystemExit(f"the relay benchmark failed:\n{relay.stdout}{relay.stderr}")
+    print(relay.stderr, end="", file=sys.stderr)
     if args.smoke:
         print("smoke run: every implementation decoded every scenario correctly")
         return 0
     text, all_met = report(results, impls, rounds, skipped)
     text += CLOSE_NOTES + close.stdout + RUNS_NOTES.format(rounds=rounds) + runs.stdout
+    text += RELAY_NOTES.format(rounds=rounds) + relay.stdout
     args.out.write_text(text)
     print(text)
     print("every target met" if all_met else "some targets missed: see the table", file=sys.stderr)

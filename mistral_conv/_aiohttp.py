@@ -222,6 +222,11 @@ class AiohttpTransport:
         return f"AiohttpTransport(max_connections={self._max_connections})"
 
     @property
+    def max_connections(self) -> int:
+        """The size of the connection pool: requests beyond it wait for a free connection."""
+        return self._max_connections
+
+    @property
     def connections_in_use(self) -> int:
         """Connections taken from the pool and not yet given back."""
         session = self._session

@@ -78,6 +78,21 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--page", type=int, default=0)
     sp.add_argument("--page-size", type=int, default=20)
     sp.add_argument("--metadata", help="a JSON object to filter on")
+    sp = sub.add_parser("batch", help="one conversation per input line, at the rate limit (works offline)")
+    sp.add_argument("input", help="JSONL: a prompt string or a start body (with an optional id) per line")
+    sp.add_argument("-o", "--output", required=True, help="JSONL results, one line per item, in input order")
+    sp.add_argument("--model", default=DEFAULT_MODEL, help="the model of items that name none")
+    sp.add_argument("--concurrency", type=int, default=32, help="conversations in flight at most")
+    sp.add_argument("--resume", action="store_true", help="go on from the checkpoint of an interrupted run")
+    sp.add_argument("--shard", help="k/n: run only shard k of n (a stable split by item id)")
+    sp.add_argument("--checkpoint", help="default: OUTPUT.checkpoint (OUTPUT.k-of-n.checkpoint for a shard)")
+    sp.add_argument("--requests-per-second", type=float, help="a client-side budget")
+    sp.add_argument(
+        "--progress",
+        choices=("auto", "bar", "lines", "none"),
+        default="auto",
+        help="a live bar on a terminal (needs the cli extra), else a line every few seconds",
+    )
     sp = sub.add_parser("serve", help="run the local Conversations API server")
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=8080)
@@ -184,8 +199,12 @@ async def _run(args: argparse.Namespace) -> None:
             await asyncio.Event().wait()
         finally:
             await server.close()
-    async with _client(args, offline_ok=cmd in ("demo", "chat")) as client:
-        if cmd == "demo":
+    async with _client(args, offline_ok=cmd in ("demo", "chat", "batch")) as client:
+        if cmd == "batch":
+            from ._batch_cli import run_batch_command
+
+            await run_batch_command(args, client)
+        elif cmd == "demo":
             final = await _print_stream(client.start_stream(inputs=args.prompt, model=args.model), args.json)
             print(
                 f"conversation: {final.conversation_id}, {final.usage.total_tokens} tokens", file=sys.stderr

@@ -94,24 +94,36 @@ async def pump(
     browser left first; either way the source is closed when this returns. A failure of
     ``write`` (the browser left mid-write) counts as leaving.
     """
-    lock = anyio.Lock()
     last = time.monotonic()
     finished = False
 
     async def send(frame: bytes) -> None:
+        # One write per call: frames never interleave, so the keep-alive needs no lock.
         nonlocal last
-        async with lock:
-            await write(frame)
-            last = time.monotonic()
+        await write(frame)
+        last = time.monotonic()
+
+    def frame_of(event: Any) -> bytes:
+        if mode == "events":
+            return encode_event(event)
+        if event.type == "message.output.delta" and isinstance(event.content, str):
+            return encode(event.content)
+        return b""
 
     async def relay_all(scope: anyio.CancelScope) -> None:
         nonlocal finished
+        batches = getattr(source, "next_batch", None)
         try:
-            async for event in source:
-                if mode == "events":
-                    await send(encode_event(event))
-                elif event.type == "message.output.delta" and isinstance(event.content, str):
-                    await send(encode(event.content))
+            if batches is not None:  # every event that arrived, in one write
+                while batch := await batches():
+                    chunk = b"".join(map(frame_of, batch))
+                    if chunk:
+                        await send(chunk)
+            else:
+                async for event in source:
+                    chunk = frame_of(event)
+                    if chunk:
+                        await send(chunk)
             frame = _done_data(source)
         except MistralError as exc:
             frame = encode_json(safe_error(exc), event="error")

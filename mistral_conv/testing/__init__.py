@@ -2,11 +2,13 @@
 
 ``LocalConversationsServer`` serves all 11 operations from memory over real
 HTTP on 127.0.0.1, streams SSE in the API's exact framing, validates requests
-as the API does, and can inject faults. See :mod:`mistral_conv.testing.pytest_plugin`
-for the ``mistral_server`` and ``mistral_client`` fixtures.
+as the API does, can inject faults, and can enforce a rate limit (:class:`RateLimit`).
+See :mod:`mistral_conv.testing.pytest_plugin` for the ``mistral_server`` and
+``mistral_client`` fixtures.
 """
 
 from ._faults import FAULT_HEADER, Fault
+from ._ratelimit import RateLimit
 from ._responders import (
     DefaultResponder,
     Failure,
@@ -29,6 +31,7 @@ __all__ = [
     "Failure",
     "Fault",
     "LocalConversationsServer",
+    "RateLimit",
     "Responder",
     "ScriptedResponder",
     "Turn",

@@ -23,12 +23,19 @@ def validation_error(items: list[dict[str, Any]]) -> web.Response:
     return web.json_response({"detail": items}, status=422)
 
 
-def api_error(status: int, message: str, *, code: int | None = None, capital: bool = False) -> web.Response:
+def api_error(
+    status: int,
+    message: str,
+    *,
+    code: int | str | None = None,
+    capital: bool = False,
+    type: str = "invalid_request_error",
+) -> web.Response:
     """An error in the API's common envelope (``"Error"`` with an integer code for run failures)."""
     body: dict[str, Any] = {
         "object": "Error" if capital else "error",
         "message": message,
-        "type": "invalid_request_error",
+        "type": type,
     }
     if capital:
         body["code"] = code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ from ..models.requests import AppendRequest, RestartRequest, StartRequest
 from ._delivery import early_fault, write_faulty_body, write_stream
 from ._faults import FAULT_HEADER, Fault
 from ._http import api_error, decode_request, validation_error
+from ._ratelimit import RateLimit, RateLimiter
 from ._render import events_for, frame
 from ._responders import DefaultResponder, Responder, Turn, TurnContext
 from ._state import (
@@ -75,6 +77,14 @@ class LocalConversationsServer:
     answer a ``function.call`` of the conversation, and ``tool_confirmations`` must name
     pending calls (else 422, and nothing is stored). Counters for tests:
     :attr:`requests_per_route`, :attr:`turns_stored` and :attr:`open_connections`.
+
+    Rate-limit mode: ``rate_limit`` (a :class:`RateLimit`, also settable while the server
+    runs; ``None`` turns it off) answers 429 with ``Retry-After`` once a request-per-second
+    or tokens-per-minute budget is spent, before the request is looked at (after the
+    API-key check), so a refused start stores nothing. ``clock``: the monotonic clock the
+    buckets refill from (inject a fake one to test without sleeping). 429s sent are
+    counted in :attr:`rejected` and :attr:`rejected_per_route`; ``requests_per_route``
+    counts every request, refused or not.
     """
 
     def __init__(
@@ -85,6 +95,8 @@ class LocalConversationsServer:
         host: str = "127.0.0.1",
         port: int = 0,
         delta_chars: int = 4,
+        rate_limit: RateLimit | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api_key = api_key
         self.responder: Responder = responder or DefaultResponder()
@@ -96,6 +108,13 @@ class LocalConversationsServer:
         """Requests by ``"METHOD /route/{pattern}"``, e.g. ``"POST /v1/conversations/{id}"``."""
         self.turns_stored = 0
         """Runs (start, append, restart) that stored entries."""
+        self.clock = clock
+        self.rejected = 0
+        """429s sent by the rate-limit mode (not those of injected faults)."""
+        self.rejected_per_route: Counter[str] = Counter()
+        """The rate-limit mode's 429s by route, keyed as :attr:`requests_per_route`."""
+        self._limiter: RateLimiter | None = None
+        self.rate_limit = rate_limit
         self._faults: list[_Injected] = []
         self._runner: web.AppRunner | None = None
         self._thread = LoopThread("mistral-conv-local-server")
@@ -164,6 +183,17 @@ class LocalConversationsServer:
     ) -> None:
         self.stop_thread()
 
+    # -- rate limit ----------------------------------------------------------
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The budget enforced (``None``: no limit); setting it starts with full buckets."""
+        return self._limiter.limit if self._limiter is not None else None
+
+    @rate_limit.setter
+    def rate_limit(self, limit: RateLimit | None) -> None:
+        self._limiter = RateLimiter(limit, self.clock) if limit is not None else None
+
     # -- faults --------------------------------------------------------------
 
     def inject(
@@ -189,9 +219,17 @@ class LocalConversationsServer:
             self.requests.append((request.method, request.path))
             resource = request.match_info.route.resource
             route = resource.canonical if resource is not None else request.path
-            self.requests_per_route[f"{request.method} {route}"] += 1
+            key = f"{request.method} {route}"
+            self.requests_per_route[key] += 1
             if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
                 return web.json_response({"detail": "Unauthorized"}, status=401)
+            limiter = self._limiter
+            if limiter is not None:
+                wait = limiter.admit(run=request.method == "POST")
+                if wait is not None:
+                    self.rejected += 1
+                    self.rejected_per_route[key] += 1
+                    return limiter.refusal(wait)
             try:
                 fault = self._take_fault(request)
             except ValueError as exc:
@@ -414,6 +452,8 @@ class LocalConversationsServer:
         turn: Turn = await result if asyncio.iscoroutine(result) else result
         outputs = [stamp_output(e, conversation) for e in turn.outputs]
         usage = turn.usage or ConversationUsage()
+        if self._limiter is not None:
+            self._limiter.charge(usage.total_tokens)
         if store is not False:
             conversation.entries.extend(new_inputs)
             conversation.entries.extend(outputs)
