@@ -159,3 +159,11 @@ async def api(server: LocalConversationsServer) -> AsyncIterator[AsyncConversati
     """A client of ``server`` with fast back-off."""
     async with AsyncConversationsClient(LOCAL_KEY, base_url=server.url, backoff=FAST_BACKOFF) as c:
         yield c
+
+
+if os.environ.get("MISTRAL_CONV_TEST_LOOP") == "uvloop":  # CI runs the stream tests on uvloop too
+
+    def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+        import uvloop
+
+        return {"uvloop": uvloop.new_event_loop}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +291,9 @@ async def test_a_success_that_is_not_an_event_stream_is_a_decode_error(
         await client.start_stream(inputs="x", model="m").final_response()
     assert b'"conversation_id"' in info.value.body
     assert loopback.count("POST", PATH) == 1
+
+
+async def test_the_suite_runs_on_the_event_loop_it_was_asked_for() -> None:
+    loop = type(asyncio.get_running_loop()).__module__
+    wanted = os.environ.get("MISTRAL_CONV_TEST_LOOP", "asyncio")
+    assert loop.startswith("uvloop" if wanted == "uvloop" else "asyncio"), loop
