@@ -24,6 +24,7 @@ import hashlib
 import os
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -176,6 +177,11 @@ class RateGate:
                 wait = max(wait, (min(tokens, self._tpm) - self._tokens) / rate)
         return wait
 
+    def charge(self, tokens: float) -> None:
+        """Correct the tokens-per-minute budget by ``tokens`` (an answer's usage less its estimate)."""
+        if self._tpm:
+            self._tokens -= tokens
+
     def release(self, *, clean: bool) -> None:
         """Give the slot back; ``clean`` answers slowly raise the concurrency limit again."""
         self.in_flight -= 1
@@ -234,6 +240,26 @@ def as_items(items: Iterable[BatchItem | str | Mapping[str, Any]]) -> list[Batch
     return out
 
 
+def _estimate(item: BatchItem) -> float:
+    """A start's tokens before its answer: its inputs' JSON at 4 bytes a token, plus an answer's worth."""
+    return len(msgspec.json.encode(item.inputs)) / 4 + 256
+
+
+def _input_messages(item: BatchItem) -> int:
+    """How many ``message.input`` entries the item's start stores (its appends come after them)."""
+    if isinstance(item.inputs, str):
+        return 1
+    count = 0
+    for entry in item.inputs:
+        kind = (
+            entry.get("type", "message.input" if "role" in entry else None)
+            if isinstance(entry, Mapping)
+            else getattr(entry, "type", None)
+        )
+        count += kind == "message.input"
+    return count
+
+
 def _error(exc: BaseException) -> BatchError:
     return BatchError(type=type(exc).__name__, message=str(exc), request_id=getattr(exc, "request_id", None))
 
@@ -277,35 +303,45 @@ class _Batch:
 
     async def find_stored(self) -> None:
         """The conversations this batch created before (an interrupted run), by their metadata tag."""
-        async for conversation in self.client.iter_conversations(metadata={BATCH_KEY: self.batch_id}):
-            item_id = (
-                (conversation.metadata or {}).get(ITEM_KEY)
-                if isinstance(conversation.metadata, dict)
-                else None
+        page = 0
+        while True:
+            items = await self.request(
+                functools.partial(
+                    self.client.list, page=page, page_size=100, metadata={BATCH_KEY: self.batch_id}
+                )
             )
-            if isinstance(item_id, str):
-                self.stored.setdefault(item_id, conversation.id)
+            for conversation in items:
+                metadata = conversation.metadata if isinstance(conversation.metadata, dict) else {}
+                item_id = metadata.get(ITEM_KEY)
+                if isinstance(item_id, str):
+                    self.stored.setdefault(item_id, conversation.id)
+            if len(items) < 100:
+                return
+            page += 1
 
     async def collect(self, index: int, item: BatchItem, conversation_id: str, attempts: int) -> BatchResult:
         """An item whose conversation is already stored: finish what is missing, then its result."""
         history = await self.request(lambda: self.client.history(conversation_id))
-        turns = sum(1 for e in history.entries if e.type == "message.input")
-        return await self.finish(index, item, conversation_id, turns, attempts, resumed=True, history=history)
+        stored = sum(1 for e in history.entries if e.type == "message.input")
+        appended = max(0, stored - _input_messages(item))
+        return await self.finish(
+            index, item, conversation_id, appended, attempts, resumed=True, history=history
+        )
 
     async def finish(
         self,
         index: int,
         item: BatchItem,
         conversation_id: str,
-        turns_done: int,
+        appended: int,
         attempts: int,
         *,
         resumed: bool,
         history: ConversationHistory | None = None,
     ) -> BatchResult:
-        """Send the appends not stored yet (a turn's inputs stored without output counts as done)."""
+        """Send the appends not stored yet (``appended`` are; one stored without output counts)."""
         response: ConversationResponse | None = None
-        for text in item.appends[max(0, turns_done - 1) :]:
+        for text in item.appends[appended:]:
             response = await self.request(
                 functools.partial(self.client.append, conversation_id, inputs=text, max_retries=0)
             )
@@ -331,18 +367,27 @@ class _Batch:
             resumed=resumed,
         )
 
-    async def request(self, send: Callable[[], Any]) -> Any:
-        """One request through the gate, again after a 429 or a connection failure before sending."""
+    async def request(self, send: Callable[[], Any], tokens: float = 0.0) -> Any:
+        """One request through the gate, again after a 429 or a connection failure before sending.
+
+        ``tokens`` is the estimate charged to the tokens-per-minute budget before sending; the
+        answer's usage corrects it.
+        """
         attempts = 0
         while True:
             attempts += 1
-            await self.gate.acquire()
+            await self.gate.acquire(tokens)
             clean = False
             try:
                 result = await send()
                 clean = True
+                usage = getattr(result, "usage", None)
+                if isinstance(usage, ConversationUsage):
+                    self.gate.charge(usage.total_tokens - tokens)
                 return result
             except RateLimitError as exc:
+                if attempts >= self.max_attempts * 4:  # a quota that does not come back
+                    raise
                 self.gate.throttled(exc.retry_after)
                 self.progress.rate_limited += 1
                 self.progress.retried += 1
@@ -371,7 +416,7 @@ class _Batch:
                 body["metadata"] = metadata
             try:
                 first = await self.request(
-                    lambda: self.client.start(inputs=item.inputs, max_retries=0, **body)
+                    lambda: self.client.start(inputs=item.inputs, max_retries=0, **body), _estimate(item)
                 )
             except RequestOutcomeUnknownError as exc:
                 conversation_id = exc.conversation_id or (await self.lookup(item.id))
@@ -384,7 +429,7 @@ class _Batch:
                 else:
                     return await self.collect(index, item, conversation_id, 1)
             return (
-                await self.finish(index, item, first.conversation_id, 1, 1, resumed=False)
+                await self.finish(index, item, first.conversation_id, 0, 1, resumed=False)
                 if item.appends
                 else BatchResult(
                     id=item.id,
@@ -410,6 +455,16 @@ class _Batch:
             lambda: self.client.list(metadata={BATCH_KEY: self.batch_id, ITEM_KEY: item_id})
         )
         return page[0].id if page else None
+
+
+def _batch_id(checkpoint: str | os.PathLike[str] | None, resume: bool) -> str:
+    """The tag of a batch's conversations: from its checkpoint's real path, else a new one."""
+    if checkpoint is None:
+        if resume:
+            raise InvalidRequestError("batch_id", "is needed to resume without a checkpoint")
+        return uuid.uuid4().hex
+    resolved = os.path.realpath(checkpoint)  # one tag however the path is spelt
+    return hashlib.sha256(resolved.encode()).hexdigest()[:16]
 
 
 def _read_checkpoint(path: Path) -> dict[str, BatchResult]:
@@ -486,9 +541,7 @@ async def run_batch(
         if not (isinstance(n, int) and n >= 1 and isinstance(k, int) and 0 <= k < n):
             raise InvalidRequestError("shard", f"must be (k, n) with 0 <= k < n, got {shard!r}")
         chosen = [item for item in chosen if shard_of(item.id, n) == k]
-    if batch_id is None:
-        source = checkpoint if checkpoint is not None else "-".join(item.id for item in chosen[:50])
-        batch_id = hashlib.sha256(str(source).encode()).hexdigest()[:16]
+    batch_id = batch_id or _batch_id(checkpoint, resume)
     path = Path(checkpoint) if checkpoint is not None else None
     done = _read_checkpoint(path) if (path is not None and resume) else {}
     gate = RateGate(
@@ -517,7 +570,7 @@ async def run_batch(
             batch.progress.done += 1
     if resume and tag:
         await batch.find_stored()
-    out = path.open("ab") if path is not None else None
+    out = path.open("ab" if resume else "wb") if path is not None else None  # a new run starts afresh
     try:
         workers = anyio.Semaphore(concurrency)
 

@@ -130,3 +130,5 @@ async def run_batch_command(args: argparse.Namespace, client: AsyncConversations
     await anyio.Path(output).write_bytes(b"".join(msgspec.json.encode(r) + b"\n" for r in results))
     failed = sum(1 for r in results if not r.ok)
     print(f"{len(results)} items, {failed} failed: {output}", file=sys.stderr)
+    if failed:
+        raise SystemExit(1)  # the output holds every item; the exit code says not all succeeded

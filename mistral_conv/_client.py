@@ -442,17 +442,17 @@ class AsyncClientCore(AsyncClosing):
     async def _settle(
         self, error: RequestOutcomeUnknownError, fields: Mapping[str, Any], options: Mapping[str, Any]
     ) -> ConversationResponse | None:
-        from ._runs import settled
+        from ._runs import new_conversation_id, settled
 
         if not isinstance(error, RequestOutcomeUnknownError):
             raise InvalidRequestError(
                 "error", f"must be a RequestOutcomeUnknownError, got {type(error).__name__}"
             )
         last = fields["last_entry_id"]
-        cid = error.conversation_id
+        cid = error.conversation_id if error.operation == "append" else new_conversation_id(error)
         if cid is None:
             raise InvalidRequestError(
-                "error", "the conversation's id never arrived: the turn cannot be looked up"
+                "error", "the new conversation's id never arrived: the turn cannot be looked up"
             )
         if error.operation == "append" and not last:
             raise InvalidRequestError("last_entry_id", "is required to settle an append")

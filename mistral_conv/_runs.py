@@ -493,7 +493,7 @@ class ConversationHandle(Generic[T]):
     ) -> ConversationResponse:
         """The turn whose outcome is unknown, from the stored history; sent once more if absent."""
         appending = error.operation == "append"
-        cid = self.id if appending else error.conversation_id
+        cid = self.id if appending else new_conversation_id(error)
         if cid is None or (appending and not self._last_entry_id):
             raise error  # a new conversation whose id never arrived, or no entry to count from
         try:
@@ -536,10 +536,10 @@ class ConversationHandle(Generic[T]):
         local = self.local_tools[call.name]
         limit = local.timeout if local.timeout is not None else self.tool_timeout
         try:
-            with anyio.fail_after(limit) if limit is not None else contextlib.nullcontext():
+            with anyio.move_on_after(limit if limit is not None else float("inf")) as scope:
                 results[call.tool_call_id] = await local.invoke(call.arguments)
-        except TimeoutError:
-            results[call.tool_call_id] = f"Error: {call.name} did not finish within {limit:g} s."
+            if scope.cancelled_caught:
+                results[call.tool_call_id] = f"Error: {call.name} did not finish within {limit:g} s."
         except ToolArgumentsError as exc:
             results[call.tool_call_id] = f"Error: {exc}"
         except Exception as exc:
@@ -578,11 +578,28 @@ class RunStream(Generic[T]):
         self._handle = handle
         self._events = events
         self._done = False
+        self._first: list[RunEvent] = []
+
+    @property
+    def conversation_id(self) -> str | None:
+        """The conversation's id, once its first turn has started."""
+        return self._handle.id
+
+    async def open(self) -> RunStream[T]:
+        """Send the first turn and wait for its first event (an error status raises here); idempotent."""
+        if not self._first and not self._done:
+            try:
+                self._first.append(await self._events.__anext__())
+            except StopAsyncIteration:
+                self._done = True
+        return self
 
     def __aiter__(self) -> RunStream[T]:
         return self
 
     async def __anext__(self) -> RunEvent:
+        if self._first:
+            return self._first.pop()
         try:
             return await self._events.__anext__()
         except StopAsyncIteration:
@@ -639,3 +656,13 @@ def settled(history: ConversationHistory, after: str | None) -> ConversationResp
     return ConversationResponse(
         conversation_id=history.conversation_id, outputs=outputs, usage=ConversationUsage()
     )
+
+
+def new_conversation_id(error: RequestOutcomeUnknownError) -> str | None:
+    """The id of the conversation a start or restart created, when its stream said so.
+
+    A restart's ``conversation_id`` is the conversation it branched from; the new one is
+    known only from the ``conversation.response.started`` event, kept in ``partial``.
+    """
+    partial = error.partial
+    return partial.conversation_id or None if partial is not None else None

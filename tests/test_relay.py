@@ -215,3 +215,24 @@ async def test_a_browser_that_leaves_releases_the_upstream_within_100_ms(
         await watched.closed.wait()
     assert watched.closed_at - left < 0.1
     assert relays.upstream.transport.connections_in_use == 0  # type: ignore[attr-defined]
+
+
+async def test_a_run_is_relayed_with_its_errors_mapped_and_its_conversation_named(
+    upstream: LocalConversationsServer,
+) -> None:
+    async with AsyncConversationsClient(KEY, base_url=upstream.url, max_retries=0) as client:
+
+        async def chat(request: web.Request) -> web.StreamResponse:
+            target = request.query.get("conversation")
+            handle = client.conversation(target) if target else client.conversation(model="m")
+            return await relay(request, handle.stream("hi"))
+
+        app = web.Application()
+        app.router.add_get("/chat", chat)
+        async with serve_aiohttp(app) as url, aiohttp.ClientSession() as browser:
+            async with browser.get(f"{url}/chat?conversation=conv_nope") as response:
+                assert response.status == 404  # mapped before any event, as for a plain stream
+            async with browser.get(f"{url}/chat") as response:
+                events = await read_events(response)
+    done = msgspec.json.decode(events[-1][1])
+    assert events[-1][0] == "done" and str(done["conversation_id"]).startswith("conv_")

@@ -311,3 +311,28 @@ async def test_a_handle_on_an_existing_conversation_settles_too(
     assert "again" in result.output_text and len(conv.entries) == 4
     history = await client.history(first.conversation_id)
     assert len(history.entries) == 4  # stored once, not resent
+
+
+async def test_a_lost_restart_is_not_mistaken_for_the_conversation_it_branched_from(
+    server: LocalConversationsServer, client: AsyncConversationsClient
+) -> None:
+    conv = client.conversation(model="m")
+    first = await conv.send("hello")
+    server.inject(Fault.disconnect(), method="POST")
+    with pytest.raises(mc.RequestOutcomeUnknownError) as info:
+        await conv.restart(first.outputs[-1].id, "branch")  # the new id never arrived: nothing to settle
+    assert conv.id == first.conversation_id
+    with pytest.raises(mc.InvalidRequestError, match="never arrived"):
+        await client.settle(info.value)
+
+
+async def test_a_tool_that_raises_timeout_error_is_a_failure_not_the_time_limit(
+    server: LocalConversationsServer, client: AsyncConversationsClient
+) -> None:
+    def flaky() -> str:
+        raise TimeoutError("the tool's own socket timed out")
+
+    script(server, [call_function("flaky", {})], [reply_text("ok")])
+    result = await client.conversation(model="m", tools=[flaky]).send("go")
+    told = next(e for e in result.entries if isinstance(e, FunctionResultEntry)).result
+    assert "TimeoutError: the tool's own socket timed out" in told
