@@ -1,5 +1,7 @@
 """mistral_conv: an async-first client for Mistral AI's Beta Conversations API."""
 
+from typing import TYPE_CHECKING, Any
+
 from . import models
 from ._api import AsyncConversationsClient, ConversationsClient
 from ._errors import (
@@ -34,21 +36,49 @@ from ._errors import (
 )
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
-from ._runs import (
-    ConversationHandle,
-    FunctionResultEvent,
-    PendingCall,
-    RunEvent,
-    RunResult,
-    RunState,
-    RunStream,
-    ToolCallStartedEvent,
-)
 from ._streaming import ConversationStream, StreamStatus
 from ._sync import SyncConversationHandle, SyncConversationStream, SyncRunStream, run_sync
-from ._tools import LocalTool, tool
 from ._version import __version__
 from .models import ConversationEvent
+
+if TYPE_CHECKING:
+    from ._runs import (
+        ConversationHandle,
+        FunctionResultEvent,
+        PendingCall,
+        RunEvent,
+        RunResult,
+        RunState,
+        RunStream,
+        ToolCallStartedEvent,
+    )
+    from ._tools import LocalTool, tool
+
+# The run layer (local tools, handles) loads on first use: `import mistral_conv` stays light.
+_LAZY = {
+    "ConversationHandle": "_runs",
+    "FunctionResultEvent": "_runs",
+    "PendingCall": "_runs",
+    "RunEvent": "_runs",
+    "RunResult": "_runs",
+    "RunState": "_runs",
+    "RunStream": "_runs",
+    "ToolCallStartedEvent": "_runs",
+    "LocalTool": "_tools",
+    "tool": "_tools",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mistral_conv' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "TurnIncompleteError",

@@ -7,16 +7,14 @@ The work is done by the cores in ``_client.py`` and ``_sync.py``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ._client import AsyncClientCore, suggest, suggest_async
 from ._errors import RequestOutcomeUnknownError
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
-from ._runs import ConversationHandle
 from ._streaming import ConversationStream
 from ._sync import SyncClientCore, SyncConversationHandle, SyncConversationStream, run_sync
-from ._tools import LocalTool
 from ._transport import Transport
 from .models import (
     CompletionArgs,
@@ -29,7 +27,11 @@ from .models import (
     Tool,
     ToolCallConfirmation,
 )
-from .types import CompletionArgsParam, GuardrailConfigParam, Inputs, ToolCallConfirmationParam, ToolParam
+
+if TYPE_CHECKING:  # annotations only: the run layer and the dict types load on first use
+    from ._runs import ConversationHandle
+    from ._tools import LocalTool
+    from .types import CompletionArgsParam, GuardrailConfigParam, Inputs, ToolCallConfirmationParam, ToolParam
 
 __all__ = ["AsyncConversationsClient", "ConversationsClient"]
 

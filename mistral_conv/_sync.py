@@ -25,13 +25,13 @@ if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
     from ._api import AsyncConversationsClient
+    from ._runs import ConversationHandle, RunEvent, RunResult, RunState, RunStream
     from .types import Inputs
 
 from ._client import AsyncClientCore
 from ._closing import Closing
 from ._errors import ClientClosedError
 from ._info import ResponseInfo
-from ._runs import ConversationHandle, RunEvent, RunResult, RunState, RunStream
 from ._streaming import ConversationStream
 from .models import Conversation, ConversationEvent, ConversationHistory, ConversationResponse, Entry
 

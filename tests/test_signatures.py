@@ -64,8 +64,14 @@ def test_signature_names_every_parameter_and_both_clients_agree(name: str) -> No
 
 @pytest.mark.parametrize("name", PUBLIC)
 def test_annotations_resolve(name: str) -> None:
+    # The run layer and the dict types load lazily, so their names are not in _api's globals
+    # until asked for; every annotation resolves with the public modules' names.
+    import mistral_conv.types
+
+    names = {n: getattr(mistral_conv, n) for n in mistral_conv.__all__}
+    names |= {n: getattr(mistral_conv.types, n) for n in mistral_conv.types.__all__}
     for cls in (AsyncConversationsClient, ConversationsClient):
-        hints = typing.get_type_hints(getattr(cls, name))
+        hints = typing.get_type_hints(getattr(cls, name), localns=names)
         assert "return" in hints
 
 
@@ -177,3 +183,13 @@ async def test_a_streams_final_response_carries_the_request_id(
     async with mistral_client.start_stream(inputs="hi", model="m") as stream:
         final = await stream.final_response()
     assert final.request_id is not None and final.request_id == stream.request_id
+
+
+def test_importing_the_package_leaves_the_run_layer_unloaded_until_used() -> None:
+    import subprocess
+    import sys
+
+    layer = ("mistral_conv._runs", "mistral_conv._tools", "mistral_conv.types", "mistral_conv._batch")
+    code = f"import sys, mistral_conv; print([m for m in {layer!r} if m in sys.modules]); mistral_conv.tool"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
