@@ -1,4 +1,4 @@
-"""``python -m mistral_conv``: the command line."""
+"""`python -m mistral_conv`: the command line."""
 
 import sys
 

@@ -1,17 +1,17 @@
 """Batch runs: many conversations at the rate limit, in order, resumable without duplicates.
 
-:func:`run_batch` starts one conversation per item (then its follow-up appends) with at
-most ``concurrency`` in flight. Every request of the batch passes one :class:`RateGate`:
+`run_batch` starts one conversation per item (then its follow-up appends) with at
+most `concurrency` in flight. Every request of the batch passes one `RateGate`:
 
-* a 429 (or a 503 with ``Retry-After``) pauses **every** new send of the batch for the
+* a 429 (or a 503 with `Retry-After`) pauses **every** new send of the batch for the
   server's wait plus jitter, instead of each worker backing off alone and all retrying
   in step;
 * concurrency adapts: halved on a 429, raised by one after a run of clean answers,
-  between ``min_concurrency`` and ``concurrency``;
+  between `min_concurrency` and `concurrency`;
 * optional client-side budgets of requests per second and tokens per minute.
 
-Each start carries the item's id in its conversation ``metadata`` (``mistral_conv_batch``
-and ``mistral_conv_item``), so a resumed batch first collects the conversations that an
+Each start carries the item's id in its conversation `metadata` (`mistral_conv_batch`
+and `mistral_conv_item`), so a resumed batch first collects the conversations that an
 interrupted run had already created instead of starting them again; a start whose
 outcome is unknown is settled the same way. Finished items go to a JSONL checkpoint.
 """
@@ -59,10 +59,10 @@ ITEM_KEY = "mistral_conv_item"
 
 
 class BatchItem(Model, kw_only=True):
-    """One conversation of a batch: ``inputs`` for its start, then ``appends`` in order.
+    """One conversation of a batch: `inputs` for its start, then `appends` in order.
 
-    ``start`` holds more start fields for this item (``model``, ``instructions``,
-    ``completion_args``, …) over the batch's defaults.
+    `start` holds more start fields for this item (`model`, `instructions`,
+    `completion_args`, …) over the batch's defaults.
     """
 
     id: str
@@ -99,7 +99,7 @@ class BatchResult(Model, kw_only=True):
 
 
 class BatchProgress(Model, kw_only=True):
-    """Counts for a progress display, given to ``on_progress`` after every change."""
+    """Counts for a progress display, given to `on_progress` after every change."""
 
     total: int
     done: int = 0
@@ -108,7 +108,7 @@ class BatchProgress(Model, kw_only=True):
     retried: int = 0
     rate_limited: int = 0
     waiting: bool = False
-    """New sends are paused for the server's ``Retry-After``."""
+    """New sends are paused for the server's `Retry-After`."""
     concurrency: int = 0
 
 
@@ -178,12 +178,12 @@ class RateGate:
         return wait
 
     def charge(self, tokens: float) -> None:
-        """Correct the tokens-per-minute budget by ``tokens`` (an answer's usage less its estimate)."""
+        """Correct the tokens-per-minute budget by `tokens` (an answer's usage less its estimate)."""
         if self._tpm:
             self._tokens -= tokens
 
     def release(self, *, clean: bool) -> None:
-        """Give the slot back; ``clean`` answers slowly raise the concurrency limit again."""
+        """Give the slot back; `clean` answers slowly raise the concurrency limit again."""
         self.in_flight -= 1
         if clean:
             self._clean += 1
@@ -215,7 +215,7 @@ def shard_of(item_id: str, shards: int) -> int:
 
 
 def as_items(items: Iterable[BatchItem | str | Mapping[str, Any]]) -> list[BatchItem]:
-    """Items from prompts, start bodies (dicts with ``inputs`` and maybe ``id``) or ``BatchItem``\\ s."""
+    """Items from prompts, start bodies (dicts with `inputs` and maybe `id`) or `BatchItem`\\ s."""
     out: list[BatchItem] = []
     for i, item in enumerate(items):
         if isinstance(item, BatchItem):
@@ -246,7 +246,7 @@ def _estimate(item: BatchItem) -> float:
 
 
 def _input_messages(item: BatchItem) -> int:
-    """How many ``message.input`` entries the item's start stores (its appends come after them)."""
+    """How many `message.input` entries the item's start stores (its appends come after them)."""
     if isinstance(item.inputs, str):
         return 1
     count = 0
@@ -339,7 +339,7 @@ class _Batch:
         resumed: bool,
         history: ConversationHistory | None = None,
     ) -> BatchResult:
-        """Send the appends not stored yet (``appended`` are; one stored without output counts)."""
+        """Send the appends not stored yet (`appended` are; one stored without output counts)."""
         response: ConversationResponse | None = None
         for text in item.appends[appended:]:
             response = await self.request(
@@ -370,7 +370,7 @@ class _Batch:
     async def request(self, send: Callable[[], Any], tokens: float = 0.0) -> Any:
         """One request through the gate, again after a 429 or a connection failure before sending.
 
-        ``tokens`` is the estimate charged to the tokens-per-minute budget before sending; the
+        `tokens` is the estimate charged to the tokens-per-minute budget before sending; the
         answer's usage corrects it.
         """
         attempts = 0
@@ -504,27 +504,27 @@ async def run_batch(
     """Run one conversation per item at the rate limit; the results in input order.
 
     Args:
-        client: The client to send through (its ``max_connections`` should be at least
-            ``concurrency``: a smaller pool caps it).
-        items: Prompts, dicts (``{"id", "inputs", "appends", ...start fields}``) or ``BatchItem``\\ s.
+        client: The client to send through (its `max_connections` should be at least
+            `concurrency`: a smaller pool caps it).
+        items: Prompts, dicts (`{"id", "inputs", "appends", ...start fields}`) or `BatchItem`\\ s.
         model: The model of every item (unless the item names its own).
         agent_id: The agent of every item, instead of a model.
-        start: More start fields for every item (``instructions``, ``completion_args``, ...).
+        start: More start fields for every item (`instructions`, `completion_args`, ...).
         concurrency: The most conversations in flight (the ceiling of the adaptive limit).
         min_concurrency: The floor the limit never goes under after 429s.
         checkpoint: A JSONL file that gets one line per finished item.
         resume: Skip the items the checkpoint holds, and collect the conversations an
             interrupted run had created (found by their metadata tag) instead of starting them.
         batch_id: The tag shared by the batch's conversations (default: from the checkpoint's path).
-        tag: Put ``mistral_conv_batch`` and ``mistral_conv_item`` in each start's metadata.
-        shard: ``(k, n)``: run only the items of shard k of n (by a stable hash of their ids).
+        tag: Put `mistral_conv_batch` and `mistral_conv_item` in each start's metadata.
+        shard: `(k, n)`: run only the items of shard k of n (by a stable hash of their ids).
         requests_per_second: A client-side budget of requests per second.
         tokens_per_minute: A client-side budget of tokens per minute.
-        on_progress: Called with a ``BatchProgress`` after every change.
+        on_progress: Called with a `BatchProgress` after every change.
         on_result: Called with each result as it completes (in completion order).
         max_attempts: Tries of one request after failures that are safe to repeat.
 
-    Per-item failures are in the results (``error``), never raised.
+    Per-item failures are in the results (`error`), never raised.
     """
     if concurrency < 1:
         raise InvalidRequestError("concurrency", "must be at least 1")

@@ -1,4 +1,4 @@
-"""``mistral-conv batch``: JSONL in, JSONL out, a progress bar, and a resumable checkpoint."""
+"""`mistral-conv batch`: JSONL in, JSONL out, a progress bar, and a resumable checkpoint."""
 
 from __future__ import annotations
 

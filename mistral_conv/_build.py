@@ -24,7 +24,7 @@ _validators: dict[type[Any], ModelDecoder[Any]] = {
 
 
 def conversation_path(conversation_id: str, suffix: str = "") -> str:
-    """``/v1/conversations/{id}{suffix}`` with the id percent-encoded, so no id can reach another route."""
+    """`/v1/conversations/{id}{suffix}` with the id percent-encoded, so no id can reach another route."""
     if not isinstance(conversation_id, str) or not conversation_id:
         raise InvalidRequestError("conversation_id", "must be a non-empty string")
     try:
@@ -37,7 +37,7 @@ def conversation_path(conversation_id: str, suffix: str = "") -> str:
 
 
 def require_non_negative(name: str, value: int | None) -> None:
-    """Raise unless ``value`` is ``None`` or a non-negative integer."""
+    """Raise unless `value` is `None` or a non-negative integer."""
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -45,11 +45,11 @@ def require_non_negative(name: str, value: int | None) -> None:
 
 
 def inputs_value(inputs: Any, *, required: bool) -> Any:
-    """Check ``inputs`` and return it as it will be encoded.
+    """Check `inputs` and return it as it will be encoded.
 
     A string is sent as is. A list may hold entry structs or plain dicts; a
-    dict without ``type`` but with ``role`` is a ``message.input``. An
-    ``Unknown…`` entry is sent back as the raw object it was decoded from.
+    dict without `type` but with `role` is a `message.input`. An
+    `Unknown…` entry is sent back as the raw object it was decoded from.
     """
     if inputs is UNSET or inputs is None:
         if required:
@@ -99,12 +99,12 @@ def _check_role(index: int, role: object) -> None:
 
 
 def encode_body(body: msgspec.Struct, extra_body: Mapping[str, Any] | None) -> bytes:
-    """Encode ``body`` as compact JSON, check it against its model, then merge ``extra_body``.
+    """Encode `body` as compact JSON, check it against its model, then merge `extra_body`.
 
     Every value, whether a struct or a plain dict, is checked by decoding the
     encoded bytes with the request model, so a wrong type anywhere raises an
-    ``InvalidRequestError`` naming its path (for example
-    ``completion_args.temperature``) before anything is sent.
+    `InvalidRequestError` naming its path (for example
+    `completion_args.temperature`) before anything is sent.
     """
     try:
         data = msgspec.json.encode(body)
@@ -129,7 +129,7 @@ def encode_body(body: msgspec.Struct, extra_body: Mapping[str, Any] | None) -> b
 
 
 def _unencodable(body: msgspec.Struct) -> str:
-    """The name of the first field of ``body`` that cannot be encoded (the slow path of an error)."""
+    """The name of the first field of `body` that cannot be encoded (the slow path of an error)."""
     for name in body.__struct_fields__:
         value = getattr(body, name)
         if value is UNSET:

@@ -1,7 +1,7 @@
-"""The command line: ``mistral-conv`` / ``python -m mistral_conv``.
+"""The command line: `mistral-conv` / `python -m mistral_conv`.
 
-``demo`` and ``chat`` run against an in-process local server when there is
-no ``MISTRAL_API_KEY`` and no ``--base-url``, and say so on stderr.
+`demo` and `chat` run against an in-process local server when there is
+no `MISTRAL_API_KEY` and no `--base-url`, and say so on stderr.
 """
 
 from __future__ import annotations

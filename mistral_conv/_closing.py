@@ -1,4 +1,4 @@
-"""``with`` / ``async with`` support shared by clients and streams: leaving the block closes."""
+"""`with` / `async with` support shared by clients and streams: leaving the block closes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ __all__ = ["AsyncClosing", "Closing"]
 
 
 class AsyncClosing:
-    """``__aexit__`` awaits ``aclose()``."""
+    """`__aexit__` awaits `aclose()`."""
 
     async def __aenter__(self) -> Self:
         return self
@@ -24,7 +24,7 @@ class AsyncClosing:
 
 
 class Closing:
-    """``__exit__`` calls ``close()``."""
+    """`__exit__` calls `close()`."""
 
     def __enter__(self) -> Self:
         return self

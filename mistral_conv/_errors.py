@@ -1,15 +1,15 @@
-"""The exceptions raised by mistral_conv. Catch what you can handle::
+"""The exceptions raised by mistral_conv. Catch what you can handle:
 
     MistralError                      every error this SDK raises
     ├── InvalidRequestError           bad input, found before anything is sent (also a ValueError)
     ├── ClientClosedError             the client was closed (before or during the call)
     │   └── StreamClosedError         the stream was closed with aclose() before it completed
     ├── EventLoopError                an async client used from another event loop than its own
-    ├── RunError                      a run with local tools could not go on (``result``: so far)
+    ├── RunError                      a run with local tools could not go on (`result`: so far)
     │   ├── UnknownToolError          the model called a function that is not registered
     │   ├── ToolFailedError           a local tool raised, and the run was told to raise
     │   ├── MaxRoundsError            the run reached its round limit
-    │   ├── OutputParseError          the final answer does not decode into ``output_type``
+    │   ├── OutputParseError          the final answer does not decode into `output_type`
     │   └── TurnIncompleteError       a turn's inputs were stored but its run did not finish
     └── APIError                      the API could not be used
         ├── APIStatusError            the API answered with a non-success status
@@ -18,7 +18,7 @@
         │   ├── PermissionDeniedError       403
         │   ├── NotFoundError               404
         │   ├── ConflictError               409
-        │   ├── UnprocessableEntityError    422 (``errors`` holds the parsed detail list)
+        │   ├── UnprocessableEntityError    422 (`errors` holds the parsed detail list)
         │   ├── RateLimitError              429
         │   └── InternalServerError         5xx
         ├── APIConnectionError        no usable answer: connection failed, dropped or stalled
@@ -29,11 +29,11 @@
         ├── ResponseTooLargeError     a body, an event or a stream outgrew its size limit
         └── StreamError               the server reported a failure inside a stream
 
-Every ``APIError`` carries ``request_id`` when the server sent one and
-``attempts``, the number of requests sent for the call. Errors raised during a
-stream carry ``partial``: what had arrived so far, a snapshot.
+Every `APIError` carries `request_id` when the server sent one and
+`attempts`, the number of requests sent for the call. Errors raised during a
+stream carry `partial`: what had arrived so far, a snapshot.
 
-Every instance pickles and copies with its attributes (``__reduce__``), so errors
+Every instance pickles and copies with its attributes (`__reduce__`), so errors
 cross process pools, and a stored failure is raised as a fresh copy each time.
 """
 
@@ -99,15 +99,15 @@ class MistralError(Exception):
     """Base of every exception raised by mistral_conv."""
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt from its attributes, not by calling __init__ again with ``args``
+        # Rebuilt from its attributes, not by calling __init__ again with `args`
         # (the constructors take keyword-only arguments).
         return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 def fresh(error: E) -> E:
-    """A new instance of ``error`` with the same attributes and cause, and no traceback yet.
+    """A new instance of `error` with the same attributes and cause, and no traceback yet.
 
-    Raising it (rather than ``error`` again) keeps tracebacks from growing with each raise.
+    Raising it (rather than `error` again) keeps tracebacks from growing with each raise.
     """
     state = dict(error.__dict__)
     if state.get("partial") is not None:  # each raise hands out its own snapshot
@@ -119,7 +119,7 @@ def fresh(error: E) -> E:
 
 
 class InvalidRequestError(MistralError, ValueError):
-    """An argument is invalid; ``field`` names it. Raised before anything is sent."""
+    """An argument is invalid; `field` names it. Raised before anything is sent."""
 
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
@@ -130,7 +130,7 @@ class InvalidRequestError(MistralError, ValueError):
 class ClientClosedError(MistralError, RuntimeError):
     """The client was closed: before the call, or while the call or stream was in flight.
 
-    ``partial`` and ``conversation_id``: for a stream, what had arrived (a snapshot).
+    `partial` and `conversation_id`: for a stream, what had arrived (a snapshot).
     """
 
     def __init__(
@@ -146,22 +146,22 @@ class ClientClosedError(MistralError, RuntimeError):
 
 
 class EventLoopError(MistralError, RuntimeError):
-    """An ``AsyncConversationsClient`` was used from another event loop than the one it runs in.
+    """An `AsyncConversationsClient` was used from another event loop than the one it runs in.
 
-    Use one client per event loop, or the blocking ``ConversationsClient``, which owns its loop.
+    Use one client per event loop, or the blocking `ConversationsClient`, which owns its loop.
     """
 
 
 class StreamClosedError(ClientClosedError):
-    """The stream was closed with ``aclose()`` (or left ``async with``) before it completed.
+    """The stream was closed with `aclose()` (or left `async with`) before it completed.
 
-    Raised by ``final_response()`` on such a stream, with ``partial``.
+    Raised by `final_response()` on such a stream, with `partial`.
     """
 
 
 class RunError(MistralError):
-    """A run with local tools could not go on. ``result`` holds every entry of the run so far
-    (a ``RunResult``) and ``conversation_id`` the conversation."""
+    """A run with local tools could not go on. `result` holds every entry of the run so far
+    (a `RunResult`) and `conversation_id` the conversation."""
 
     def __init__(self, message: str, *, result: Any = None, conversation_id: str | None = None) -> None:
         super().__init__(message)
@@ -171,40 +171,40 @@ class RunError(MistralError):
 
 
 class UnknownToolError(RunError):
-    """The model called a function that is not registered; ``tool_name`` names it."""
+    """The model called a function that is not registered; `tool_name` names it."""
 
     tool_name: str = ""
 
 
 class ToolFailedError(RunError):
-    """A local tool raised and the run was set to raise (``on_tool_error="raise"``); the tool's
-    exception is ``__cause__``."""
+    """A local tool raised and the run was set to raise (`on_tool_error="raise"`); the tool's
+    exception is `__cause__`."""
 
     tool_name: str = ""
 
 
 class MaxRoundsError(RunError):
-    """The run reached ``max_rounds`` model turns with function calls still to answer."""
+    """The run reached `max_rounds` model turns with function calls still to answer."""
 
 
 class OutputParseError(RunError):
-    """The final answer does not decode into the run's ``output_type``; ``text`` is the answer."""
+    """The final answer does not decode into the run's `output_type`; `text` is the answer."""
 
     text: str = ""
 
 
 class TurnIncompleteError(RunError):
     """After an unknown outcome, the conversation's history shows the turn's inputs but no output:
-    the server stored the turn and did not finish its run. ``stored`` holds those entries."""
+    the server stored the turn and did not finish its run. `stored` holds those entries."""
 
     stored: list[Any] = []  # noqa: RUF012  (replaced per instance)
 
 
 class APIError(MistralError):
-    """The API could not be used. ``request_id`` is the server's id for the request, if known.
+    """The API could not be used. `request_id` is the server's id for the request, if known.
 
-    For a stream, ``partial`` is the response assembled from the events that did arrive (a
-    snapshot) and ``conversation_id`` the conversation, when known; both are ``None`` otherwise.
+    For a stream, `partial` is the response assembled from the events that did arrive (a
+    snapshot) and `conversation_id` the conversation, when known; both are `None` otherwise.
     """
 
     attempts: int = 1
@@ -228,9 +228,9 @@ class APIError(MistralError):
 class APIStatusError(APIError):
     """The API answered with an error status.
 
-    ``status``: the HTTP status; ``body``: the raw body; ``parsed``: the body
-    as an :class:`ErrorBody`, or ``None`` when it is not a JSON object;
-    ``code``: the API's own error code, when it sent one; ``headers``: the
+    `status`: the HTTP status; `body`: the raw body; `parsed`: the body
+    as an `ErrorBody`, or `None` when it is not a JSON object;
+    `code`: the API's own error code, when it sent one; `headers`: the
     response headers, with lowercase names.
     """
 
@@ -281,15 +281,15 @@ class ConflictError(APIStatusError):
 
 
 class UnprocessableEntityError(APIStatusError):
-    """422: the body failed validation; ``errors`` lists each problem with its ``loc``."""
+    """422: the body failed validation; `errors` lists each problem with its `loc`."""
 
 
 class RateLimitError(APIStatusError):
-    """429: too many requests; retried by default, honouring ``Retry-After``."""
+    """429: too many requests; retried by default, honouring `Retry-After`."""
 
     @property
     def retry_after(self) -> float | None:
-        """The server's wait in seconds (``retry-after-ms`` or ``Retry-After``), if it sent one."""
+        """The server's wait in seconds (`retry-after-ms` or `Retry-After`), if it sent one."""
         return retry_after(self.headers)
 
 
@@ -305,7 +305,7 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """A time limit was reached; ``limit`` names which one (connect, read, total, …)."""
+    """A time limit was reached; `limit` names which one (connect, read, total, …)."""
 
     def __init__(self, message: str = "Request timed out.", *, limit: str = "", **kw: Any) -> None:
         super().__init__(message, **kw)
@@ -313,16 +313,16 @@ class APITimeoutError(APIConnectionError):
 
 
 class StreamInterruptedError(APIConnectionError):
-    """A stream ended (or broke) before ``conversation.response.done`` or ``.error``."""
+    """A stream ended (or broke) before `conversation.response.done` or `.error`."""
 
 
 class ResponseDecodeError(APIError):
     """A response body (or a stream's event) is not what the API documents: not JSON, nested
-    too deeply, or of another shape where no ``Unknown…`` can stand in.
+    too deeply, or of another shape where no `Unknown…` can stand in.
 
-    ``body`` keeps the raw bytes (for an event, the first KiB of its data); ``status`` and
-    ``request_id`` say where it came from; for a stream, ``partial`` and
-    ``conversation_id`` keep what arrived before it.
+    `body` keeps the raw bytes (for an event, the first KiB of its data); `status` and
+    `request_id` say where it came from; for a stream, `partial` and
+    `conversation_id` keep what arrived before it.
     """
 
     def __init__(
@@ -341,27 +341,27 @@ class ResponseDecodeError(APIError):
 
 
 class ResponseTooLargeError(APIError):
-    """A body (``max_response_size``), an event (``max_event_size``) or a stream
-    (``max_stream_size``) outgrew its limit, counted in decoded bytes.
+    """A body (`max_response_size`), an event (`max_event_size`) or a stream
+    (`max_stream_size`) outgrew its limit, counted in decoded bytes.
 
     Not a network failure: the server sent more than this client accepts. The connection
-    is closed at once; never retried. For a stream, ``partial`` keeps what arrived.
+    is closed at once; never retried. For a stream, `partial` keeps what arrived.
     """
 
 
 class RequestOutcomeUnknownError(APIConnectionError):
-    """A ``start``, ``append`` or ``restart`` was sent and may have run and been stored.
+    """A `start`, `append` or `restart` was sent and may have run and been stored.
 
     The request went out, then the connection broke, a time limit passed, or the
     server answered 500/502/504. Those operations store and bill a turn and the API
     has no idempotency key, so the SDK does not send them again (unless asked to, with
-    ``retry_unknown_outcome=True``). Look at the conversation's history to find out.
+    `retry_unknown_outcome=True`). Look at the conversation's history to find out.
 
-    ``operation``: ``"start"``, ``"append"`` or ``"restart"``. ``conversation_id``: the
-    conversation the turn runs in when known (a stream's ``conversation.response.started``
+    `operation`: `"start"`, `"append"` or `"restart"`. `conversation_id`: the
+    conversation the turn runs in when known (a stream's `conversation.response.started`
     says it); otherwise, for append and restart, the conversation the request was sent
-    to. ``reason``: the failure itself (also ``__cause__``). ``partial``: for a stream,
-    what arrived. ``attempts``: requests sent for the call.
+    to. `reason`: the failure itself (also `__cause__`). `partial`: for a stream,
+    what arrived. `attempts`: requests sent for the call.
     """
 
     def __init__(
@@ -382,9 +382,9 @@ class RequestOutcomeUnknownError(APIConnectionError):
 
 
 class StreamError(APIError):
-    """The server sent ``conversation.response.error`` inside a stream.
+    """The server sent `conversation.response.error` inside a stream.
 
-    ``code`` is the server's error code; ``partial`` what had arrived before it.
+    `code` is the server's error code; `partial` what had arrived before it.
     """
 
     def __init__(
@@ -401,7 +401,7 @@ class StreamError(APIError):
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date."""
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
     ms = headers.get("retry-after-ms")
     if ms:
         try:
@@ -440,7 +440,7 @@ _error_body: ModelDecoder[ErrorBody] = ModelDecoder(ErrorBody)
 
 
 def validation_items(parsed: ErrorBody | None) -> list[ValidationErrorItem]:
-    """The validation list of a plain (``detail``) or wrapped (``message.detail``) 422 body."""
+    """The validation list of a plain (`detail`) or wrapped (`message.detail`) 422 body."""
     if parsed is None:
         return []
     if isinstance(parsed.detail, list):
@@ -477,7 +477,7 @@ def status_error(
     headers: dict[str, str] | None = None,
     note: str | None = None,
 ) -> APIStatusError:
-    """The exception for an error status, with the server's message, parsed body and ``note``."""
+    """The exception for an error status, with the server's message, parsed body and `note`."""
     try:
         parsed: ErrorBody | None = _error_body.decode(body)
     except (msgspec.DecodeError, RecursionError):

@@ -31,8 +31,8 @@ class ResponseHeaders(Mapping[str, str]):
 class ResponseInfo:
     """The HTTP answer behind a result or a stream: status, headers and the server's request id.
 
-    Every result of a client call carries one as ``raw_response`` (and its
-    ``request_id``); so does a stream once it is open.
+    Every result of a client call carries one as `raw_response` (and its
+    `request_id`); so does a stream once it is open.
     """
 
     __slots__ = ("headers", "request_id", "status")
@@ -47,7 +47,7 @@ class ResponseInfo:
 
 
 class ConversationPage(list["Conversation"]):
-    """A page of conversations (a ``list``), with the answer's ``request_id`` and ``raw_response``."""
+    """A page of conversations (a `list`), with the answer's `request_id` and `raw_response`."""
 
     __slots__ = ("raw_response",)
 

@@ -10,26 +10,26 @@ __all__ = ["Backoff", "Timeout"]
 
 
 class Timeout(msgspec.Struct, frozen=True, kw_only=True):
-    """Time limits in seconds; ``None`` means no limit. Each covers one phase of a call:
+    """Time limits in seconds; `None` means no limit. Each covers one phase of a call:
 
     ================  ==========================================  ==========================================
     limit             plain call                                  stream
     ================  ==========================================  ==========================================
-    ``connect``       opening a connection (TCP, TLS)             the same
-    ``read``          each wait for bytes: the answer's headers   each wait for bytes: the headers, then the
+    `connect`       opening a connection (TCP, TLS)             the same
+    `read`          each wait for bytes: the answer's headers   each wait for bytes: the headers, then the
                       (the whole run), then each body chunk       idle time between chunks
-    ``total``         one attempt, whole: waiting for a pooled    (not used)
+    `total`         one attempt, whole: waiting for a pooled    (not used)
                       connection, connecting, the run, the body
-    ``first_event``   (not used)                                  one attempt, from its start (pool, connect,
+    `first_event`   (not used)                                  one attempt, from its start (pool, connect,
                                                                   headers) until its first event
-    ``stream_total``  (not used)                                  the whole stream, from its first attempt
+    `stream_total`  (not used)                                  the whole stream, from its first attempt
     ================  ==========================================  ==========================================
 
-    Defaults: ``connect`` 10 s; ``read``, ``total`` and ``first_event`` 300 s (the
-    official SDK's per-operation limit); ``stream_total`` off, so that no default cuts
-    a long healthy stream. A plain number ``t`` given where a ``Timeout`` is expected
-    sets ``connect``, ``read``, ``total`` and ``first_event`` to ``t``. Every limit is
-    a positive finite number or ``None`` (:class:`InvalidRequestError` otherwise).
+    Defaults: `connect` 10 s; `read`, `total` and `first_event` 300 s (the
+    official SDK's per-operation limit); `stream_total` off, so that no default cuts
+    a long healthy stream. A plain number `t` given where a `Timeout` is expected
+    sets `connect`, `read`, `total` and `first_event` to `t`. Every limit is
+    a positive finite number or `None` (`InvalidRequestError` otherwise).
     """
 
     connect: float | None = 10.0
@@ -44,7 +44,7 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def of(cls, value: float | Timeout | None, default: Timeout | None = None) -> Timeout:
-        """``value`` as a ``Timeout``: itself, a uniform limit, or ``default`` when ``None``."""
+        """`value` as a `Timeout`: itself, a uniform limit, or `default` when `None`."""
         if isinstance(value, Timeout):
             return value
         if value is None:
@@ -70,12 +70,12 @@ def _check_limit(name: str, value: object, allow_none: bool = True) -> None:
 
 
 class Backoff(msgspec.Struct, frozen=True):
-    """Delays between retries: exponential with full jitter, and ``Retry-After`` as a floor.
+    """Delays between retries: exponential with full jitter, and `Retry-After` as a floor.
 
-    Retry ``n`` (0-based) waits a random time in ``[0, min(maximum, initial * 2**n))``
+    Retry `n` (0-based) waits a random time in `[0, min(maximum, initial * 2**n))`
     ("full jitter": clients that failed together do not retry together). When the
-    server sent ``Retry-After`` (or ``retry-after-ms``), that wait, capped at
-    ``retry_after_cap``, is a floor, and the jittered delay is added above it.
+    server sent `Retry-After` (or `retry-after-ms`), that wait, capped at
+    `retry_after_cap`, is a floor, and the jittered delay is added above it.
     """
 
     initial: float = 0.5
@@ -83,7 +83,7 @@ class Backoff(msgspec.Struct, frozen=True):
     retry_after_cap: float = 60.0
 
     def delay(self, attempt: int, retry_after: float | None, jitter: float) -> float:
-        """The delay before retry number ``attempt`` (0-based); ``jitter`` is uniform in [0, 1)."""
+        """The delay before retry number `attempt` (0-based); `jitter` is uniform in [0, 1)."""
         span = min(self.maximum, self.initial * 2.0 ** min(max(attempt, 0), 64))
         floor = min(retry_after, self.retry_after_cap) if retry_after is not None and retry_after > 0 else 0.0
         return float(floor + span * jitter)

@@ -1,9 +1,9 @@
 """The relay core shared by the aiohttp.web and ASGI helpers: a stream's events to SSE bytes.
 
-:func:`pump` writes a stream (a ``ConversationStream`` or a run's ``RunStream``) as
-event-stream frames through a ``write`` callable, with keep-alive comments while the
-upstream is silent, and ends with an ``event: done`` frame, or an ``event: error``
-frame whose data is :func:`safe_error`. A ``watch`` coroutine returns when the browser
+`pump` writes a stream (a `ConversationStream` or a run's `RunStream`) as
+event-stream frames through a `write` callable, with keep-alive comments while the
+upstream is silent, and ends with an `event: done` frame, or an `event: error`
+frame whose data is `safe_error`. A `watch` coroutine returns when the browser
 has gone: the upstream stream is then closed at once, whatever it was doing.
 """
 
@@ -30,11 +30,11 @@ from .sse import comment, encode, encode_event, encode_json
 __all__ = ["Mode", "RelaySource", "close_shielded", "error_status", "open_upstream", "pump", "safe_error"]
 
 Mode: TypeAlias = Literal["events", "text"]
-"""``"events"``: every event, typed, under its own name; ``"text"``: only the text, as plain messages."""
+"""`"events"`: every event, typed, under its own name; `"text"`: only the text, as plain messages."""
 
 
 class RelaySource(Protocol):
-    """What a relay reads: ``ConversationStream``, ``RunStream`` (and their subclasses)."""
+    """What a relay reads: `ConversationStream`, `RunStream` (and their subclasses)."""
 
     def __aiter__(self) -> Any: ...
 
@@ -88,11 +88,11 @@ async def pump(
     mode: Mode = "events",
     keepalive: float | None = 15.0,
 ) -> bool:
-    """Write ``source`` as SSE through ``write`` until it ends or ``watch()`` returns.
+    """Write `source` as SSE through `write` until it ends or `watch()` returns.
 
-    Returns ``True`` when the source ended (with ``done`` or ``error``), ``False`` when the
+    Returns `True` when the source ended (with `done` or `error`), `False` when the
     browser left first; either way the source is closed when this returns. A failure of
-    ``write`` (the browser left mid-write) counts as leaving.
+    `write` (the browser left mid-write) counts as leaving.
     """
     last = time.monotonic()
     finished = False
@@ -178,10 +178,10 @@ def error_body(exc: BaseException) -> bytes:
 
 
 async def open_upstream(source: RelaySource) -> MistralError | None:
-    """Open ``source`` (send its request) before the relay answers anything.
+    """Open `source` (send its request) before the relay answers anything.
 
     Returns the failure that the relay should turn into its own answer (the source is
-    then closed), or ``None`` when events can flow.
+    then closed), or `None` when events can flow.
     """
     opener = getattr(source, "open", None)
     if opener is None:
@@ -198,6 +198,6 @@ async def open_upstream(source: RelaySource) -> MistralError | None:
 
 
 async def close_shielded(source: RelaySource) -> None:
-    """Close ``source`` even while the caller is being cancelled."""
+    """Close `source` even while the caller is being cancelled."""
     with anyio.CancelScope(shield=True):
         await source.aclose()

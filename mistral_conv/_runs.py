@@ -1,13 +1,13 @@
 """Conversation handles and runs: local tools, confirmations, structured output, exactly-once turns.
 
-A :class:`ConversationHandle` remembers its conversation's id and the entries it has
-seen. ``send``/``stream`` run a *run*: a turn, and while the model calls local tools,
+A `ConversationHandle` remembers its conversation's id and the entries it has
+seen. `send`/`stream` run a *run*: a turn, and while the model calls local tools,
 the tools (concurrently, in an anyio task group) and one more turn with their
-results, up to ``max_rounds`` turns. The plain and the streamed form are one loop
-(:meth:`ConversationHandle._rounds`): the streamed one yields the model's events and
+results, up to `max_rounds` turns. The plain and the streamed form are one loop
+(`ConversationHandle._rounds`): the streamed one yields the model's events and
 a local event per tool call started and per result.
 
-A turn whose outcome is unknown (``RequestOutcomeUnknownError``) is settled: the
+A turn whose outcome is unknown (`RequestOutcomeUnknownError`) is settled: the
 handle reads the stored history past the last entry it knows. If the turn is there,
 its stored outputs are used; if nothing is there, the turn is sent once more.
 """
@@ -96,9 +96,9 @@ RunEvent: TypeAlias = ConversationEvent | ToolCallStartedEvent | FunctionResultE
 class PendingCall(Model, kw_only=True):
     """A function call waiting for the caller's allow or deny.
 
-    ``local`` is true for a local tool registered with ``requires_confirmation`` (run
-    here once allowed) and false for a call the server marked ``pending`` (its answer
-    goes back as ``tool_confirmations``).
+    `local` is true for a local tool registered with `requires_confirmation` (run
+    here once allowed) and false for a call the server marked `pending` (its answer
+    goes back as `tool_confirmations`).
     """
 
     tool_call_id: str
@@ -121,10 +121,10 @@ class RunState(Model, kw_only=True):
 class RunResult(Model, Generic[T], kw_only=True):
     """The outcome of a run.
 
-    ``status`` is ``"completed"``, or ``"paused"`` with ``pending`` calls and the
-    ``state`` to resume from. ``entries`` holds every entry the run sent or received,
-    in order; ``outputs`` the last turn's outputs; ``usage`` is summed over the turns.
-    ``parsed`` is the final answer decoded into the run's ``output_type``.
+    `status` is `"completed"`, or `"paused"` with `pending` calls and the
+    `state` to resume from. `entries` holds every entry the run sent or received,
+    in order; `outputs` the last turn's outputs; `usage` is summed over the turns.
+    `parsed` is the final answer decoded into the run's `output_type`.
     """
 
     conversation_id: str
@@ -182,7 +182,7 @@ class _Progress:
 
 
 def _as_entries(inputs: Any) -> list[Entry]:
-    """The entries ``inputs`` stands for, as structs (for ``RunResult.entries``)."""
+    """The entries `inputs` stands for, as structs (for `RunResult.entries`)."""
     if inputs is None:
         return []
     if isinstance(inputs, str):
@@ -202,7 +202,7 @@ def _as_entries(inputs: Any) -> list[Entry]:
 class ConversationHandle(Generic[T]):
     """One conversation, as a caller holds it: its id, what it has seen, and its runs.
 
-    Made by ``client.conversation(...)``. ``send`` and ``stream`` run local tools for
+    Made by `client.conversation(...)`. `send` and `stream` run local tools for
     the model's function calls until it answers (see the module docstring).
     """
 
@@ -259,25 +259,25 @@ class ConversationHandle(Generic[T]):
     # -- public --------------------------------------------------------------
 
     async def send(self, inputs: Inputs) -> RunResult[T]:
-        """Run the conversation on ``inputs``: one turn, plus a turn per round of local tool calls."""
+        """Run the conversation on `inputs`: one turn, plus a turn per round of local tool calls."""
         run = self._rounds(inputs, None, _Progress(), streaming=False)
         async for _ in run:
             pass
         return self._result
 
     def stream(self, inputs: Inputs) -> RunStream[T]:
-        """``send``, streamed: the model's events and the run's own, then ``final_result()``."""
+        """`send`, streamed: the model's events and the run's own, then `final_result()`."""
         return RunStream(self, self._rounds(inputs, None, _Progress(), streaming=True))
 
     async def resume(self, state: RunState, decisions: Mapping[str, Decision]) -> RunResult[T]:
-        """Resume a paused run, with ``"allow"`` or ``"deny"`` for each pending call's ``tool_call_id``."""
+        """Resume a paused run, with `"allow"` or `"deny"` for each pending call's `tool_call_id`."""
         run = self._resumed(state, decisions, streaming=False)
         async for _ in run:
             pass
         return self._result
 
     def resume_stream(self, state: RunState, decisions: Mapping[str, Decision]) -> RunStream[T]:
-        """``resume``, streamed."""
+        """`resume`, streamed."""
         return RunStream(self, self._resumed(state, decisions, streaming=True))
 
     async def history(self) -> ConversationHistory:
@@ -287,7 +287,7 @@ class ConversationHandle(Generic[T]):
         return await self._client.history(self.id)
 
     async def restart(self, from_entry_id: str, inputs: Inputs) -> tuple[ConversationHandle[T], RunResult[T]]:
-        """Branch a new conversation from ``from_entry_id`` and run it: the new handle and its result."""
+        """Branch a new conversation from `from_entry_id` and run it: the new handle and its result."""
         if self.id is None:
             raise InvalidRequestError("conversation_id", "the conversation has not started yet")
         branch: ConversationHandle[T] = ConversationHandle(
@@ -569,9 +569,9 @@ def _with_format(
 
 
 class RunStream(Generic[T]):
-    """A streamed run: iterate it for :data:`RunEvent` values, then ``final_result()``.
+    """A streamed run: iterate it for `RunEvent` values, then `final_result()`.
 
-    Use ``async with``; leaving the block (or ``aclose()``) stops the run and closes its stream.
+    Use `async with`; leaving the block (or `aclose()`) stops the run and closes its stream.
     """
 
     def __init__(self, handle: ConversationHandle[T], events: AsyncIterator[RunEvent]) -> None:
@@ -630,10 +630,10 @@ class RunStream(Generic[T]):
 
 
 def settled(history: ConversationHistory, after: str | None) -> ConversationResponse | None:
-    """The turn stored past entry ``after`` (``None``: the whole conversation is the turn).
+    """The turn stored past entry `after` (`None`: the whole conversation is the turn).
 
     Returns its response (outputs from the history; usage is not stored, so it is zero), or
-    ``None`` when nothing was stored. Raises :class:`TurnIncompleteError` when the turn's
+    `None` when nothing was stored. Raises `TurnIncompleteError` when the turn's
     inputs are stored and no output is.
     """
     entries = history.entries
@@ -661,8 +661,8 @@ def settled(history: ConversationHistory, after: str | None) -> ConversationResp
 def new_conversation_id(error: RequestOutcomeUnknownError) -> str | None:
     """The id of the conversation a start or restart created, when its stream said so.
 
-    A restart's ``conversation_id`` is the conversation it branched from; the new one is
-    known only from the ``conversation.response.started`` event, kept in ``partial``.
+    A restart's `conversation_id` is the conversation it branched from; the new one is
+    known only from the `conversation.response.started` event, kept in `partial`.
     """
     partial = error.partial
     return partial.conversation_id or None if partial is not None else None

@@ -1,13 +1,13 @@
 """The one source of truth for the clients' public signatures.
 
-Every parameter of every public method of ``AsyncConversationsClient`` and
-``ConversationsClient`` is declared here once, with its type, default and
-documentation. ``python mistral_conv/_codegen.py`` writes both classes into
-``_api.py`` from this table; a test fails when ``_api.py`` is not what the
+Every parameter of every public method of `AsyncConversationsClient` and
+`ConversationsClient` is declared here once, with its type, default and
+documentation. `python mistral_conv/_codegen.py` writes both classes into
+`_api.py` from this table; a test fails when `_api.py` is not what the
 table gives. The request bodies' fields come from the request models
-(``models/requests.py``), and a test keeps them and this table in step.
+(`models/requests.py`), and a test keeps them and this table in step.
 
-Annotations are source text, resolved in ``_api.py``'s namespace.
+Annotations are source text, resolved in `_api.py`'s namespace.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ __all__ = ["CLIENT", "METHODS", "Method", "Param"]
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter: ``default`` is source text, or ``None`` for a required one."""
+    """One parameter: `default` is source text, or `None` for a required one."""
 
     name: str
     annotation: str
@@ -31,7 +31,7 @@ def _p(name: str, annotation: str, doc: str, default: str | None = "None") -> Pa
     return Param(name, annotation, default, doc)
 
 
-# -- body fields (``None`` means: not sent, the API's default applies) ----------------
+# -- body fields (`None` means: not sent, the API's default applies) ----------------
 
 _INPUTS = _p(
     "inputs",
@@ -49,7 +49,7 @@ _STORE = _p("store", "bool | None", "Store the new entries on the server (the AP
 _HANDOFF = _p(
     "handoff_execution",
     "HandoffExecution | None",
-    'Where agent handoffs run: ``"server"`` (the API\'s default) or ``"client"``.',
+    'Where agent handoffs run: `"server"` (the API\'s default) or `"client"`.',
 )
 _COMPLETION_ARGS = _p(
     "completion_args",
@@ -59,21 +59,21 @@ _COMPLETION_ARGS = _p(
 _GUARDRAILS = _p(
     "guardrails",
     "Sequence[GuardrailConfig | GuardrailConfigParam] | None",
-    "Moderation guardrails (with ``agent_id`` they override the agent's).",
+    "Moderation guardrails (with `agent_id` they override the agent's).",
 )
 _METADATA = _p(
     "metadata",
     "Mapping[str, Any] | None",
     "Free-form metadata stored on the conversation (filterable in list).",
 )
-_AGENT_VERSION = _p("agent_version", "str | int | None", "The agent version to run (with ``agent_id``).")
+_AGENT_VERSION = _p("agent_version", "str | int | None", "The agent version to run (with `agent_id`).")
 
 _START_FIELDS = (
     _INPUTS,
     _p(
         "model",
         "str | None",
-        'The model to run, e.g. ``"mistral-medium-latest"``; exactly one of model/agent_id.',
+        'The model to run, e.g. `"mistral-medium-latest"`; exactly one of model/agent_id.',
     ),
     _p("agent_id", "str | None", "The agent to run; exactly one of model/agent_id."),
     _AGENT_VERSION,
@@ -96,7 +96,7 @@ _APPEND_FIELDS = (
     _p(
         "tool_confirmations",
         "Sequence[ToolCallConfirmation | ToolCallConfirmationParam] | None",
-        'Answers to pending function calls: ``{"tool_call_id": ..., "confirmation": "allow" | "deny"}``.',
+        'Answers to pending function calls: `{"tool_call_id": ..., "confirmation": "allow" | "deny"}`.',
     ),
     _STORE,
     _HANDOFF,
@@ -132,7 +132,7 @@ _BODY_OPTIONS = (
         "retry_unknown_outcome",
         "bool | None",
         "Resend after a failure that leaves the outcome unknown (the turn may then be stored twice) "
-        "instead of raising ``RequestOutcomeUnknownError``; default: the client's.",
+        "instead of raising `RequestOutcomeUnknownError`; default: the client's.",
     ),
     _p(
         "extra_body",
@@ -147,10 +147,10 @@ _CONVERSATION_ID = _p("conversation_id", "str", "The conversation's id.", None)
 class Method:
     """One public method.
 
-    ``kind`` says how the generated body delegates: ``turn`` (a plain call that stores
-    a turn), ``stream`` (its streamed form), ``read`` (a GET), ``list``, ``iterate``
-    or ``delete``. ``positional`` parameters come before the ``*``; ``fields`` are
-    body fields or query parameters, ``options`` the per-call options.
+    `kind` says how the generated body delegates: `turn` (a plain call that stores
+    a turn), `stream` (its streamed form), `read` (a GET), `list`, `iterate`
+    or `delete`. `positional` parameters come before the `*`; `fields` are
+    body fields or query parameters, `options` the per-call options.
     """
 
     name: str
@@ -174,27 +174,27 @@ _TURN_RAISES = (
     "RequestOutcomeUnknownError: the request went out and the attempt failed: the turn may be "
     "stored; it was not sent again.\n"
     "APIStatusError: the API answered with an error status (a subclass per status).\n"
-    "APIConnectionError: the request could not be sent or answered (``APITimeoutError`` for a time limit).\n"
-    "APIError: the answer could not be accepted (``ResponseDecodeError``, ``ResponseTooLargeError``)."
+    "APIConnectionError: the request could not be sent or answered (`APITimeoutError` for a time limit).\n"
+    "APIError: the answer could not be accepted (`ResponseDecodeError`, `ResponseTooLargeError`)."
 )
 _READ_RAISES = (
     "InvalidRequestError: an argument is invalid (nothing was sent).\n"
-    "APIStatusError: the API answered with an error status (``NotFoundError`` for an unknown id).\n"
-    "APIConnectionError: the request could not be sent or answered (``APITimeoutError`` for a time limit).\n"
+    "APIStatusError: the API answered with an error status (`NotFoundError` for an unknown id).\n"
+    "APIConnectionError: the request could not be sent or answered (`APITimeoutError` for a time limit).\n"
     "APIError: the answer could not be accepted."
 )
 _STREAM_NOTE = (
-    "Arguments are checked now; the request is sent when the stream is opened: by ``async with``, "
-    "``await stream.open()`` or the first read (``for`` in the blocking client). Errors before the "
-    "first event raise there; errors later raise from the read, with ``partial``."
+    "Arguments are checked now; the request is sent when the stream is opened: by `async with`, "
+    "`await stream.open()` or the first read (`for` in the blocking client). Errors before the "
+    "first event raise there; errors later raise from the read, with `partial`."
 )
 
 METHODS: tuple[Method, ...] = (
     Method(
         "start",
         "turn",
-        "Start a conversation with a ``model`` or an ``agent_id`` and run it on ``inputs``.\n\n"
-        "Returns the new entries (``outputs``), the new ``conversation_id`` and the usage.",
+        "Start a conversation with a `model` or an `agent_id` and run it on `inputs`.\n\n"
+        "Returns the new entries (`outputs`), the new `conversation_id` and the usage.",
         "ConversationResponse",
         "ConversationResponse",
         fields=_START_FIELDS,
@@ -204,7 +204,7 @@ METHODS: tuple[Method, ...] = (
     Method(
         "start_stream",
         "stream",
-        "Start a conversation, streamed: a :class:`ConversationStream` of events.\n\n" + _STREAM_NOTE,
+        "Start a conversation, streamed: a `ConversationStream` of events.\n\n" + _STREAM_NOTE,
         "ConversationStream",
         "SyncConversationStream",
         fields=_START_FIELDS,
@@ -214,7 +214,7 @@ METHODS: tuple[Method, ...] = (
     Method(
         "append",
         "turn",
-        "Append ``inputs`` (and/or ``tool_confirmations``) to a conversation and run it.\n\n"
+        "Append `inputs` (and/or `tool_confirmations`) to a conversation and run it.\n\n"
         "Returns only the new entries. With neither, the model runs again on the stored history.",
         "ConversationResponse",
         "ConversationResponse",
@@ -237,7 +237,7 @@ METHODS: tuple[Method, ...] = (
     Method(
         "restart",
         "turn",
-        "Branch a new conversation from entry ``from_entry_id`` of ``conversation_id`` and run it.\n\n"
+        "Branch a new conversation from entry `from_entry_id` of `conversation_id` and run it.\n\n"
         "The response carries the new conversation's id.",
         "ConversationResponse",
         "ConversationResponse",
@@ -260,7 +260,7 @@ METHODS: tuple[Method, ...] = (
     Method(
         "get",
         "read",
-        "Fetch one conversation: a ``ModelConversation`` or an ``AgentConversation``.",
+        "Fetch one conversation: a `ModelConversation` or an `AgentConversation`.",
         "Conversation",
         "Conversation",
         positional=(_CONVERSATION_ID,),
@@ -329,26 +329,26 @@ _HANDLE_FIELDS = (
     _p(
         "tools",
         "Sequence[LocalTool[..., Any] | Callable[..., Any] | Tool | ToolParam] | None",
-        "Tools: Python functions (plain or ``@tool``; run locally when the model calls them), "
+        "Tools: Python functions (plain or `@tool`; run locally when the model calls them), "
         "and API tools (web search, connectors, ...).",
     ),
     _p(
         "output_type",
         "type[T] | None",
         "A msgspec Struct (or any msgspec type) the final answer must decode into: sets a strict "
-        "``json_schema`` response format, and the run's ``parsed`` holds the decoded answer.",
+        "`json_schema` response format, and the run's `parsed` holds the decoded answer.",
     ),
     _p("max_rounds", "int", "The most model turns one run may take (a turn per round of tool calls).", "10"),
     _p(
         "tool_timeout",
         "float | None",
-        "Seconds one local tool call may take (a tool's own ``timeout`` wins).",
+        "Seconds one local tool call may take (a tool's own `timeout` wins).",
     ),
     _p(
         "on_tool_error",
         'Literal["result", "raise"]',
-        'What a tool\'s exception does: ``"result"`` tells the model what failed; ``"raise"`` stops '
-        "the run with ``ToolFailedError``.",
+        'What a tool\'s exception does: `"result"` tells the model what failed; `"raise"` stops '
+        "the run with `ToolFailedError`.",
         '"result"',
     ),
 )
@@ -358,8 +358,8 @@ METHODS = (
     Method(
         "conversation",
         "handle",
-        "A handle on a conversation: a new one (its first ``send`` starts it), or ``conversation_id``'s.\n\n"
-        "The handle remembers the conversation's id and entries; its ``send`` and ``stream`` run "
+        "A handle on a conversation: a new one (its first `send` starts it), or `conversation_id`'s.\n\n"
+        "The handle remembers the conversation's id and entries; its `send` and `stream` run "
         "local tools for the model's function calls, and settle a turn whose outcome is unknown "
         "from the stored history, so no turn is stored twice. Nothing is sent here.",
         "ConversationHandle[T]",
@@ -378,10 +378,10 @@ METHODS = (
     Method(
         "settle",
         "settle",
-        "Find out what became of a turn that raised ``RequestOutcomeUnknownError``, from the stored "
+        "Find out what became of a turn that raised `RequestOutcomeUnknownError`, from the stored "
         "history.\n\n"
         "Returns the turn's response when it was stored (its outputs; usage is zero, as the "
-        "history does not keep it), or ``None`` when nothing was stored: then it is safe to send it "
+        "history does not keep it), or `None` when nothing was stored: then it is safe to send it "
         "again. Conversation handles do this by themselves.",
         "ConversationResponse | None",
         "ConversationResponse | None",
@@ -395,7 +395,7 @@ METHODS = (
             ),
         ),
         raises="InvalidRequestError: the turn cannot be looked up (no conversation id, or no "
-        "``last_entry_id`` for an append).\n"
+        "`last_entry_id` for an append).\n"
         "TurnIncompleteError: the turn's inputs are stored but its run did not finish.\n"
         "APIError: reading the history failed.",
     ),
@@ -405,23 +405,23 @@ CLIENT: tuple[Param, ...] = (
     _p(
         "api_key",
         "str | None",
-        "The API key (default: ``$MISTRAL_API_KEY``). Never logged, never in a repr or an error.",
+        "The API key (default: `$MISTRAL_API_KEY`). Never logged, never in a repr or an error.",
     ),
     _p(
         "base_url",
         "str | None",
-        "The API's address (default: ``$MISTRAL_BASE_URL``, else ``https://api.mistral.ai``).",
+        "The API's address (default: `$MISTRAL_BASE_URL`, else `https://api.mistral.ai`).",
     ),
-    _p("timeout", "float | Timeout | None", "Default time limits (default: ``Timeout()``)."),
+    _p("timeout", "float | Timeout | None", "Default time limits (default: `Timeout()`)."),
     _p("max_retries", "int", "Default retries of a failed call.", "2"),
     _p(
         "retry_unknown_outcome",
         "bool",
-        "Resend ``start``, ``append`` and ``restart`` after a failure that leaves their outcome unknown "
-        "(the turn may then be stored twice); by default they raise ``RequestOutcomeUnknownError``.",
+        "Resend `start`, `append` and `restart` after a failure that leaves their outcome unknown "
+        "(the turn may then be stored twice); by default they raise `RequestOutcomeUnknownError`.",
         "False",
     ),
-    _p("backoff", "Backoff | None", "Delays between retries (default: ``Backoff()``)."),
+    _p("backoff", "Backoff | None", "Delays between retries (default: `Backoff()`)."),
     _p(
         "max_connections",
         "int",
@@ -447,19 +447,19 @@ CLIENT: tuple[Param, ...] = (
         "max_stream_size",
         "int",
         "The most event bytes one stream may deliver, decompressed (256 MiB); a stream also stops at "
-        "10,000 output entries. Past either: ``ResponseTooLargeError`` with ``partial``.",
+        "10,000 output entries. Past either: `ResponseTooLargeError` with `partial`.",
         "268_435_456",
     ),
     _p(
         "log_bodies",
         "bool",
-        "Log request and response bodies at DEBUG on the ``mistral_conv`` logger.",
+        "Log request and response bodies at DEBUG on the `mistral_conv` logger.",
         "False",
     ),
     _p(
         "transport",
         "Transport | None",
-        "A transport to send through instead of the default ``AiohttpTransport`` (see "
-        "``mistral_conv.transport``); the client closes it when it closes.",
+        "A transport to send through instead of the default `AiohttpTransport` (see "
+        "`mistral_conv.transport`); the client closes it when it closes.",
     ),
 )

@@ -2,7 +2,7 @@
 
 Every blocking call runs on the same background loop (anyio's blocking portal), so
 an aiohttp session keeps a single loop for its whole life: a client can be used
-from many ``asyncio.run()`` calls, many threads, and from code that is itself
+from many `asyncio.run()` calls, many threads, and from code that is itself
 inside a running loop (a notebook cell, an async handler calling sync code),
 where the call blocks that loop until it returns. At interpreter exit, open
 blocking clients are closed and the loop is stopped before threads are joined.
@@ -83,7 +83,7 @@ os.register_at_fork(after_in_child=_after_fork)
 
 
 def _close_dropped(client: AsyncClientCore) -> None:
-    """A ``ConversationsClient`` was garbage-collected unclosed: close its client on its own loop."""
+    """A `ConversationsClient` was garbage-collected unclosed: close its client on its own loop."""
     portal = _portal
     if portal is None or _stopped:
         return
@@ -101,7 +101,7 @@ def _shutdown() -> None:
 
     It runs before the interpreter joins its threads, so that a daemon thread blocked in a
     call is released. While a non-daemon thread still runs, the closing waits for plain
-    ``atexit`` (after those threads are joined), so their calls go on working.
+    `atexit` (after those threads are joined), so their calls go on working.
     """
     main = threading.main_thread()
     if any(t.is_alive() and not t.daemon and t is not main for t in threading.enumerate()):
@@ -139,13 +139,13 @@ async def _guarded(
 
 
 def run_sync(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run the async callable ``fn(*args, **kwargs)`` to completion and return its result.
+    """Run the async callable `fn(*args, **kwargs)` to completion and return its result.
 
     It runs on the SDK's one long-lived loop thread, from any thread, including
     one that is running an event loop (that loop is blocked until the call
-    returns). A ``KeyboardInterrupt`` (or any exception raised in the waiting
+    returns). A `KeyboardInterrupt` (or any exception raised in the waiting
     thread) cancels the call and waits briefly for its cleanup before propagating.
-    Raises ``RuntimeError`` when called from the SDK's own loop thread.
+    Raises `RuntimeError` when called from the SDK's own loop thread.
     """
     portal = _get_portal()
     done = threading.Event()
@@ -159,7 +159,7 @@ def run_sync(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -
 
 
 class SyncConversationStream(Closing):
-    """The blocking twin of :class:`ConversationStream`: an iterator and a context manager."""
+    """The blocking twin of `ConversationStream`: an iterator and a context manager."""
 
     def __init__(self, stream: ConversationStream) -> None:
         self._stream = stream
@@ -187,7 +187,7 @@ class SyncConversationStream(Closing):
 
     def open(self) -> Self:
         """Send the request and wait for the answer's first event (idempotent); see
-        ``ConversationStream.open``."""
+        `ConversationStream.open`."""
         run_sync(self._stream.open)
         return self
 
@@ -232,8 +232,8 @@ class SyncConversationStream(Closing):
 
 
 class SyncClientCore(Closing):
-    """The work behind :class:`ConversationsClient`'s generated methods (see ``_api.py``): it owns
-    an async client and runs its methods on the SDK's loop thread (see :func:`run_sync`)."""
+    """The work behind `ConversationsClient`'s generated methods (see `_api.py`): it owns
+    an async client and runs its methods on the SDK's loop thread (see `run_sync`)."""
 
     _async: AsyncConversationsClient
 
@@ -256,8 +256,8 @@ class SyncClientCore(Closing):
         return self._async.base_url
 
     def close(self) -> None:
-        """Close the connections. Later calls raise ``ClientClosedError``. Idempotent; safe from
-        ``atexit`` (open clients are closed at interpreter exit anyway)."""
+        """Close the connections. Later calls raise `ClientClosedError`. Idempotent; safe from
+        `atexit` (open clients are closed at interpreter exit anyway)."""
         self._finalizer.detach()
         _clients.discard(self)
         if not _stopped:
@@ -275,7 +275,7 @@ class SyncClientCore(Closing):
 
 
 class SyncRunStream(Closing, Generic[T]):
-    """The blocking twin of ``RunStream``: an iterator of run events and a context manager."""
+    """The blocking twin of `RunStream`: an iterator of run events and a context manager."""
 
     def __init__(self, stream: RunStream[T]) -> None:
         self._stream = stream
@@ -308,7 +308,7 @@ class SyncRunStream(Closing, Generic[T]):
 
 
 class SyncConversationHandle(Generic[T]):
-    """The blocking twin of ``ConversationHandle``: the same methods, run on the SDK's loop thread.
+    """The blocking twin of `ConversationHandle`: the same methods, run on the SDK's loop thread.
 
     Sync tools run in worker threads of that loop; async tools on it.
     """
@@ -330,15 +330,15 @@ class SyncConversationHandle(Generic[T]):
         return self.handle.entries
 
     def send(self, inputs: Inputs) -> RunResult[T]:
-        """Run the conversation on ``inputs`` (see ``ConversationHandle.send``)."""
+        """Run the conversation on `inputs` (see `ConversationHandle.send`)."""
         return run_sync(self.handle.send, inputs)
 
     def stream(self, inputs: Inputs) -> SyncRunStream[T]:
-        """``send``, streamed."""
+        """`send`, streamed."""
         return SyncRunStream(self.handle.stream(inputs))
 
     def resume(self, state: RunState, decisions: Mapping[str, Literal["allow", "deny"]]) -> RunResult[T]:
-        """Resume a paused run (see ``ConversationHandle.resume``)."""
+        """Resume a paused run (see `ConversationHandle.resume`)."""
         return run_sync(self.handle.resume, state, decisions)
 
     def history(self) -> ConversationHistory:
@@ -346,6 +346,6 @@ class SyncConversationHandle(Generic[T]):
         return run_sync(self.handle.history)
 
     def restart(self, from_entry_id: str, inputs: Inputs) -> tuple[SyncConversationHandle[T], RunResult[T]]:
-        """Branch a new conversation from ``from_entry_id`` and run it."""
+        """Branch a new conversation from `from_entry_id` and run it."""
         branch, result = run_sync(self.handle.restart, from_entry_id, inputs)
         return SyncConversationHandle(branch), result

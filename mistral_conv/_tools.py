@@ -1,9 +1,9 @@
 """Local function tools: plain Python functions the model may call, with schemas from their hints.
 
-``@tool`` (or passing a function in ``tools=[...]`` of a conversation) turns a function,
-sync or async, into a :class:`LocalTool`: its JSON schema comes from the type hints
+`@tool` (or passing a function in `tools=[...]` of a conversation) turns a function,
+sync or async, into a `LocalTool`: its JSON schema comes from the type hints
 (msgspec's schema generation; msgspec Structs as parameters decode into Structs) and
-its descriptions from the docstring (Google style: a summary, then ``Args:``). A sync
+its descriptions from the docstring (Google style: a summary, then `Args:`). A sync
 function runs in a worker thread, never on the event loop.
 """
 
@@ -39,7 +39,7 @@ class ToolArgumentsError(ValueError):
 
 
 def _docs(fn: Callable[..., Any]) -> tuple[str, dict[str, str]]:
-    """The summary of ``fn``'s docstring, and its ``Args:`` descriptions by parameter."""
+    """The summary of `fn`'s docstring, and its `Args:` descriptions by parameter."""
     doc = inspect.getdoc(fn) or ""
     summary: list[str] = []
     params: dict[str, str] = {}
@@ -100,8 +100,8 @@ def _schema(args: type[msgspec.Struct], descriptions: dict[str, str]) -> dict[st
 class LocalTool(Generic[P, R]):
     """A Python function the model may call. Call it like the function it wraps.
 
-    ``definition`` is the ``function`` tool sent to the API (``strict: true``);
-    ``requires_confirmation`` pauses a run before it runs; ``timeout`` limits one call.
+    `definition` is the `function` tool sent to the API (`strict: true`);
+    `requires_confirmation` pauses a run before it runs; `timeout` limits one call.
     """
 
     def __init__(
@@ -139,7 +139,7 @@ class LocalTool(Generic[P, R]):
 
     @property
     def definition(self) -> FunctionTool:
-        """The ``function`` tool for the API."""
+        """The `function` tool for the API."""
         return FunctionTool(
             function=Function(
                 name=self.name, parameters=self.parameters, description=self.description, strict=True
@@ -147,7 +147,7 @@ class LocalTool(Generic[P, R]):
         )
 
     def arguments(self, raw: str | dict[str, Any]) -> dict[str, Any]:
-        """The keyword arguments for a call, decoded from the model's ``arguments``."""
+        """The keyword arguments for a call, decoded from the model's `arguments`."""
         try:
             if isinstance(raw, str):
                 decoded = self._decoder.decode(raw or "{}")
@@ -158,7 +158,7 @@ class LocalTool(Generic[P, R]):
         return {f: getattr(decoded, f) for f in decoded.__struct_fields__}
 
     async def invoke(self, raw: str | dict[str, Any]) -> str:
-        """Run the tool on the model's ``arguments`` and return its result as a string.
+        """Run the tool on the model's `arguments` and return its result as a string.
 
         A sync function runs in a worker thread. The result is sent as is when it is a
         string, JSON-encoded otherwise.
@@ -178,7 +178,7 @@ _made: weakref.WeakKeyDictionary[Callable[..., Any], LocalTool[..., Any]] = weak
 
 
 def as_tool(fn: Callable[..., Any]) -> LocalTool[..., Any]:
-    """``fn`` as a tool with the default settings, built once per function (schemas cost time)."""
+    """`fn` as a tool with the default settings, built once per function (schemas cost time)."""
     try:
         return _made[fn]
     except (KeyError, TypeError):  # not seen yet, or not weakly referenceable
@@ -211,7 +211,7 @@ def tool(
     requires_confirmation: bool = False,
     timeout: float | None = None,
 ) -> LocalTool[P, R] | Callable[[Callable[P, R]], LocalTool[P, R]]:
-    """Make a function a tool the model may call: ``@tool`` or ``@tool(requires_confirmation=True)``.
+    """Make a function a tool the model may call: `@tool` or `@tool(requires_confirmation=True)`.
 
     Args:
         name: The name the model sees (default: the function's name).

@@ -1,6 +1,6 @@
 """Relay a conversation's stream to a browser from an ASGI app (Starlette, FastAPI).
 
-Needs the ``asgi`` extra (``pip install "mistral-conv[asgi]"``, which brings Starlette)::
+Needs the `asgi` extra (`pip install "mistral-conv[asgi]"`, which brings Starlette):
 
     @app.get("/chat")
     async def chat(q: str) -> EventStreamResponse:
@@ -9,8 +9,8 @@ Needs the ``asgi`` extra (``pip install "mistral-conv[asgi]"``, which brings Sta
 The request is sent when the response starts, before any header: an upstream failure
 before any event becomes the relay's own JSON answer (404 stays 404, a rate limit 429,
 the rest 502 or 504). Then every event goes out as server-sent events, with keep-alive
-comments, and a final ``done`` (or ``error``) event. When the browser leaves (the
-server reports ``http.disconnect``), the upstream stream is closed at once, whether
+comments, and a final `done` (or `error`) event. When the browser leaves (the
+server reports `http.disconnect`), the upstream stream is closed at once, whether
 tokens are flowing or the upstream is stalled.
 """
 
@@ -44,13 +44,13 @@ Message = MutableMapping[str, Any]
 
 
 class EventStreamResponse(Response):
-    """An ASGI response that relays ``stream`` (a ``ConversationStream`` or a run's ``RunStream``).
+    """An ASGI response that relays `stream` (a `ConversationStream` or a run's `RunStream`).
 
     Args:
         stream: The stream to relay, not yet opened: it is opened when the response starts.
-        mode: ``"events"`` relays every event under its type's name; ``"text"`` only the text
-            fragments, as plain ``message`` events.
-        keepalive: Seconds of upstream silence before a keep-alive comment (``None``: never).
+        mode: `"events"` relays every event under its type's name; `"text"` only the text
+            fragments, as plain `message` events.
+        keepalive: Seconds of upstream silence before a keep-alive comment (`None`: never).
         headers: More headers for the answer.
     """
 

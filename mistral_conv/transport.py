@@ -1,10 +1,10 @@
 """The transport seam, for callers who send through something other than the default.
 
-A transport sends one :class:`HTTPRequest` and returns an :class:`HTTPResponse`; the
+A transport sends one `HTTPRequest` and returns an `HTTPResponse`; the
 client does everything else (retries, status errors, limits, JSON, event streams).
-Pass one with ``AsyncConversationsClient(transport=...)``. A transport raises
-:class:`ConnectError` or :class:`ConnectTimeout` when nothing was sent, and
-:class:`ReadError` or :class:`ReadTimeout` when the request went out and the
+Pass one with `AsyncConversationsClient(transport=...)`. A transport raises
+`ConnectError` or `ConnectTimeout` when nothing was sent, and
+`ReadError` or `ReadTimeout` when the request went out and the
 connection then failed: the retry policy depends on that difference.
 """
 

@@ -1,12 +1,12 @@
-"""``TypedDict`` forms of the request models, for callers who pass dicts instead of structs.
+"""`TypedDict` forms of the request models, for callers who pass dicts instead of structs.
 
-Each ``…Param`` mirrors one model of :mod:`mistral_conv.models` with its wire key names
-(``schema``, ``oauth2-token``, ...), so that a typo in a dict input fails in the type
-checker. Keys that the API allows to be ``null`` accept ``None``; an absent key means
+Each `…Param` mirrors one model of `mistral_conv.models` with its wire key names
+(`schema`, `oauth2-token`, ...), so that a typo in a dict input fails in the type
+checker. Keys that the API allows to be `null` accept `None`; an absent key means
 the API's default.
 """
 
-# No ``from __future__ import annotations``: ``TypedDict`` reads ``Required`` at run time.
+# No `from __future__ import annotations`: `TypedDict` reads `Required` at run time.
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, Required, TypeAlias, TypedDict
@@ -68,7 +68,7 @@ __all__ = [
 
 
 class FunctionParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.Function`."""
+    """Mirrors `Function`."""
 
     name: Required[str]
     parameters: Required[dict[str, Any]]
@@ -77,7 +77,7 @@ class FunctionParam(TypedDict, total=False):
 
 
 class ToolConfigurationParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.ToolConfiguration`."""
+    """Mirrors `ToolConfiguration`."""
 
     exclude: list[str] | None
     include: list[str] | None
@@ -85,42 +85,42 @@ class ToolConfigurationParam(TypedDict, total=False):
 
 
 class FunctionToolParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.FunctionTool`."""
+    """Mirrors `FunctionTool`."""
 
     type: Required[Literal["function"]]
     function: Required[FunctionParam]
 
 
 class WebSearchToolParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.WebSearchTool`."""
+    """Mirrors `WebSearchTool`."""
 
     type: Required[Literal["web_search"]]
     tool_configuration: ToolConfigurationParam | None
 
 
 class WebSearchPremiumToolParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.WebSearchPremiumTool`."""
+    """Mirrors `WebSearchPremiumTool`."""
 
     type: Required[Literal["web_search_premium"]]
     tool_configuration: ToolConfigurationParam | None
 
 
 class CodeInterpreterToolParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.CodeInterpreterTool`."""
+    """Mirrors `CodeInterpreterTool`."""
 
     type: Required[Literal["code_interpreter"]]
     tool_configuration: ToolConfigurationParam | None
 
 
 class ImageGenerationToolParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.ImageGenerationTool`."""
+    """Mirrors `ImageGenerationTool`."""
 
     type: Required[Literal["image_generation"]]
     tool_configuration: ToolConfigurationParam | None
 
 
 class DocumentLibraryToolParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.DocumentLibraryTool`."""
+    """Mirrors `DocumentLibraryTool`."""
 
     type: Required[Literal["document_library"]]
     library_ids: Required[list[str]]
@@ -128,25 +128,25 @@ class DocumentLibraryToolParam(TypedDict, total=False):
 
 
 class OAuth2TokenAuthParam(TypedDict):
-    """Mirrors :class:`~mistral_conv.models.OAuth2TokenAuth`."""
+    """Mirrors `OAuth2TokenAuth`."""
 
     type: Literal["oauth2-token"]
     value: str
 
 
 class APIKeyAuthParam(TypedDict):
-    """Mirrors :class:`~mistral_conv.models.APIKeyAuth`."""
+    """Mirrors `APIKeyAuth`."""
 
     type: Literal["api-key"]
     value: str
 
 
 ConnectorAuthParam: TypeAlias = OAuth2TokenAuthParam | APIKeyAuthParam
-"""Mirrors :data:`~mistral_conv.models.ConnectorAuth`."""
+"""Mirrors `ConnectorAuth`."""
 
 
 class ConnectorToolParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.ConnectorTool`."""
+    """Mirrors `ConnectorTool`."""
 
     type: Required[Literal["connector"]]
     connector_id: Required[str]
@@ -163,20 +163,20 @@ ToolParam: TypeAlias = (
     | DocumentLibraryToolParam
     | ConnectorToolParam
 )
-"""Any tool, as a dict: mirrors :data:`~mistral_conv.models.Tool`."""
+"""Any tool, as a dict: mirrors `Tool`."""
 
 # -- completion arguments, guardrails, confirmations ------------------------------------
 
 
 class PredictionParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.Prediction`."""
+    """Mirrors `Prediction`."""
 
     type: Literal["content"]
     content: str
 
 
 class JsonSchemaParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.JsonSchema` (the key is literally ``schema``)."""
+    """Mirrors `JsonSchema` (the key is literally `schema`)."""
 
     name: Required[str]
     schema: Required[dict[str, Any]]
@@ -185,14 +185,14 @@ class JsonSchemaParam(TypedDict, total=False):
 
 
 class ResponseFormatParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.ResponseFormat`."""
+    """Mirrors `ResponseFormat`."""
 
     type: ResponseFormatType
     json_schema: JsonSchemaParam | None
 
 
 class CompletionArgsParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.CompletionArgs`."""
+    """Mirrors `CompletionArgs`."""
 
     stop: str | list[str] | None
     presence_penalty: float | None
@@ -208,7 +208,7 @@ class CompletionArgsParam(TypedDict, total=False):
 
 
 class ModerationLLMConfigParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.ModerationLLMConfig`."""
+    """Mirrors `ModerationLLMConfig`."""
 
     model_name: str
     custom_category_thresholds: dict[str, float | None] | None
@@ -217,7 +217,7 @@ class ModerationLLMConfigParam(TypedDict, total=False):
 
 
 class GuardrailConfigParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.GuardrailConfig`."""
+    """Mirrors `GuardrailConfig`."""
 
     block_on_error: bool
     moderation_llm_v1: ModerationLLMConfigParam | None
@@ -225,7 +225,7 @@ class GuardrailConfigParam(TypedDict, total=False):
 
 
 class ToolCallConfirmationParam(TypedDict):
-    """Mirrors :class:`~mistral_conv.models.ToolCallConfirmation`."""
+    """Mirrors `ToolCallConfirmation`."""
 
     tool_call_id: str
     confirmation: Confirmation
@@ -235,28 +235,28 @@ class ToolCallConfirmationParam(TypedDict):
 
 
 class TextChunkParam(TypedDict):
-    """Mirrors :class:`~mistral_conv.models.TextChunk`."""
+    """Mirrors `TextChunk`."""
 
     type: Literal["text"]
     text: str
 
 
 class ImageURLParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.ImageURL`."""
+    """Mirrors `ImageURL`."""
 
     url: Required[str]
     detail: ImageDetail | None
 
 
 class ImageURLChunkParam(TypedDict):
-    """Mirrors :class:`~mistral_conv.models.ImageURLChunk`."""
+    """Mirrors `ImageURLChunk`."""
 
     type: Literal["image_url"]
     image_url: str | ImageURLParam
 
 
 class DocumentURLChunkParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.DocumentURLChunk`."""
+    """Mirrors `DocumentURLChunk`."""
 
     type: Required[Literal["document_url"]]
     document_url: Required[str]
@@ -264,7 +264,7 @@ class DocumentURLChunkParam(TypedDict, total=False):
 
 
 class ToolFileChunkParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.ToolFileChunk`."""
+    """Mirrors `ToolFileChunk`."""
 
     type: Required[Literal["tool_file"]]
     tool: Required[str]
@@ -274,7 +274,7 @@ class ToolFileChunkParam(TypedDict, total=False):
 
 
 class ToolReferenceChunkParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.ToolReferenceChunk`."""
+    """Mirrors `ToolReferenceChunk`."""
 
     type: Required[Literal["tool_reference"]]
     tool: Required[str]
@@ -285,18 +285,18 @@ class ToolReferenceChunkParam(TypedDict, total=False):
 
 
 class ReferenceChunkParam(TypedDict):
-    """Mirrors :class:`~mistral_conv.models.ReferenceChunk` (only inside a thinking chunk)."""
+    """Mirrors `ReferenceChunk` (only inside a thinking chunk)."""
 
     type: Literal["reference"]
     reference_ids: list[int | str]
 
 
 ThinkingPartParam: TypeAlias = TextChunkParam | ToolReferenceChunkParam | ReferenceChunkParam
-"""A part of a thinking chunk, as a dict: mirrors :data:`~mistral_conv.models.ThinkingPart`."""
+"""A part of a thinking chunk, as a dict: mirrors `ThinkingPart`."""
 
 
 class ThinkChunkParam(TypedDict, total=False):
-    """Mirrors :class:`~mistral_conv.models.ThinkChunk`."""
+    """Mirrors `ThinkChunk`."""
 
     type: Required[Literal["thinking"]]
     thinking: Required[list[ThinkingPartParam]]
@@ -312,7 +312,7 @@ ChunkParam: TypeAlias = (
     | ToolReferenceChunkParam
     | ThinkChunkParam
 )
-"""A content chunk, as a dict (``tool_reference`` only in assistant output)."""
+"""A content chunk, as a dict (`tool_reference` only in assistant output)."""
 
 # -- entries ----------------------------------------------------------------------------
 
@@ -327,7 +327,7 @@ class _EntryBaseParam(TypedDict, total=False):
 
 
 class MessageInputEntryParam(_EntryBaseParam, total=False):
-    """Mirrors :class:`~mistral_conv.models.MessageInputEntry` (``type`` may be left out)."""
+    """Mirrors `MessageInputEntry` (`type` may be left out)."""
 
     type: Literal["message.input"]
     role: Required[Role]
@@ -336,7 +336,7 @@ class MessageInputEntryParam(_EntryBaseParam, total=False):
 
 
 class MessageOutputEntryParam(_EntryBaseParam, total=False):
-    """Mirrors :class:`~mistral_conv.models.MessageOutputEntry`."""
+    """Mirrors `MessageOutputEntry`."""
 
     type: Required[Literal["message.output"]]
     content: Required[str | list[ChunkParam]]
@@ -346,7 +346,7 @@ class MessageOutputEntryParam(_EntryBaseParam, total=False):
 
 
 class FunctionCallEntryParam(_EntryBaseParam, total=False):
-    """Mirrors :class:`~mistral_conv.models.FunctionCallEntry`."""
+    """Mirrors `FunctionCallEntry`."""
 
     type: Required[Literal["function.call"]]
     tool_call_id: Required[str]
@@ -358,7 +358,7 @@ class FunctionCallEntryParam(_EntryBaseParam, total=False):
 
 
 class FunctionResultEntryParam(_EntryBaseParam, total=False):
-    """Mirrors :class:`~mistral_conv.models.FunctionResultEntry`."""
+    """Mirrors `FunctionResultEntry`."""
 
     type: Required[Literal["function.result"]]
     tool_call_id: Required[str]
@@ -366,7 +366,7 @@ class FunctionResultEntryParam(_EntryBaseParam, total=False):
 
 
 class ToolExecutionEntryParam(_EntryBaseParam, total=False):
-    """Mirrors :class:`~mistral_conv.models.ToolExecutionEntry`."""
+    """Mirrors `ToolExecutionEntry`."""
 
     type: Required[Literal["tool.execution"]]
     name: Required[str]
@@ -377,7 +377,7 @@ class ToolExecutionEntryParam(_EntryBaseParam, total=False):
 
 
 class AgentHandoffEntryParam(_EntryBaseParam, total=False):
-    """Mirrors :class:`~mistral_conv.models.AgentHandoffEntry`."""
+    """Mirrors `AgentHandoffEntry`."""
 
     type: Required[Literal["agent.handoff"]]
     previous_agent_id: Required[str]
@@ -394,7 +394,7 @@ EntryParam: TypeAlias = (
     | ToolExecutionEntryParam
     | AgentHandoffEntryParam
 )
-"""Any entry, as a dict: mirrors :data:`~mistral_conv.models.Entry`."""
+"""Any entry, as a dict: mirrors `Entry`."""
 
 Inputs: TypeAlias = str | Sequence[Entry | EntryParam]
-"""What ``inputs`` accepts: a string (one user message) or a list of entries, as models or dicts."""
+"""What `inputs` accepts: a string (one user message) or a list of entries, as models or dicts."""

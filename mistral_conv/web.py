@@ -1,6 +1,4 @@
-"""Relay a conversation's stream to a browser from an aiohttp.web handler.
-
-::
+"""Relay a conversation's stream to a browser from an aiohttp.web handler.:
 
     async def chat(request: web.Request) -> web.StreamResponse:
         stream = client.start_stream(model="mistral-medium-latest", inputs=request.query["q"])
@@ -9,7 +7,7 @@
 The request is sent first; an upstream failure before any event becomes the relay's
 own JSON answer (404 stays 404, a rate limit 429, the rest 502 or 504). Then every
 event goes out as server-sent events, with keep-alive comments while the upstream is
-silent, and a final ``done`` (or ``error``) event. When the browser leaves, whether
+silent, and a final `done` (or `error`) event. When the browser leaves, whether
 tokens are flowing or the upstream is stalled, the upstream stream is closed within
 100 ms.
 """
@@ -49,14 +47,14 @@ async def relay(
     keepalive: float | None = 15.0,
     headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
-    """Relay ``stream`` (a ``ConversationStream`` or a run's ``RunStream``) as the answer to ``request``.
+    """Relay `stream` (a `ConversationStream` or a run's `RunStream`) as the answer to `request`.
 
     Args:
         request: The browser's request.
         stream: The stream to relay, not yet opened: it is opened here.
-        mode: ``"events"`` relays every event under its type's name; ``"text"`` only the text
-            fragments, as plain ``message`` events.
-        keepalive: Seconds of upstream silence before a keep-alive comment (``None``: never).
+        mode: `"events"` relays every event under its type's name; `"text"` only the text
+            fragments, as plain `message` events.
+        keepalive: Seconds of upstream silence before a keep-alive comment (`None`: never).
         headers: More headers for the answer.
 
     Returns:

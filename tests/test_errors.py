@@ -385,7 +385,7 @@ def test_the_error_tree() -> None:
 
 def test_the_readme_draws_the_same_tree() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    drawing = mc._errors.__doc__.split("::", 1)[1].split("\n\n", 2)[1]  # type: ignore[union-attr]
+    drawing = mc._errors.__doc__.split("handle:", 1)[1].split("\n\n", 2)[1]  # type: ignore[union-attr]
     assert textwrap.dedent(drawing).strip() in readme
 
 

@@ -1,9 +1,9 @@
 """Wire models of the Conversations API, as msgspec Structs.
 
 Response models ignore unknown fields; unknown entry, chunk, tool and event
-types decode into ``Unknown…`` structs that keep the raw data. Every member of a
-union has a ``Literal`` ``type``, so ``if event.type == "message.output.delta":``
-narrows it. The enum-like strings are ``Literal`` types (see ``literals``).
+types decode into `Unknown…` structs that keep the raw data. Every member of a
+union has a `Literal` `type`, so `if event.type == "message.output.delta":`
+narrows it. The enum-like strings are `Literal` types (see `literals`).
 """
 
 from ._base import Unknown

@@ -2,9 +2,9 @@
 
 msgspec rejects an unknown tag in a tagged union. The API grows new entry,
 chunk, tool and event types over time, so every union here also holds an
-``Unknown…`` struct under a reserved tag. Real payloads never carry that tag:
+`Unknown…` struct under a reserved tag. Real payloads never carry that tag:
 decoding first runs the strict, fast decoder, and only when it fails does
-:func:`decode_lenient` rewrite unknown tags into the reserved one and convert
+`decode_lenient` rewrite unknown tags into the reserved one and convert
 again. The fast path therefore pays nothing for the fallback.
 """
 
@@ -38,7 +38,7 @@ class Result(Model, kw_only=True, dict=True, gc=True):
 
     @property
     def raw_response(self) -> ResponseInfo | None:
-        """Status, headers and request id of the answer this came from (``None`` when built here)."""
+        """Status, headers and request id of the answer this came from (`None` when built here)."""
         info: ResponseInfo | None = self.__dict__.get("_raw_response")
         return info
 
@@ -50,20 +50,20 @@ class Result(Model, kw_only=True, dict=True, gc=True):
 
 
 class Tagged(Model, tag_field="type", kw_only=True):
-    """Base of every member of a tagged union on ``type``.
+    """Base of every member of a tagged union on `type`.
 
-    Each member declares ``type`` as a ``ClassVar`` of its ``Literal`` tag, so that
-    ``if x.type == "text":`` narrows a union for type checkers.
+    Each member declares `type` as a `ClassVar` of its `Literal` tag, so that
+    `if x.type == "text":` narrows a union for type checkers.
     """
 
     type: ClassVar[str]
 
 
 class Unknown(Tagged, tag=UNKNOWN_TAG, kw_only=True):
-    """An object of a ``type`` this version of the SDK does not know.
+    """An object of a `type` this version of the SDK does not know.
 
-    ``type`` is ``"unknown"``; ``type_name`` is the type name the server sent and
-    ``data`` the whole JSON object as received, so nothing is lost.
+    `type` is `"unknown"`; `type_name` is the type name the server sent and
+    `data` the whole JSON object as received, so nothing is lost.
     """
 
     type: ClassVar[Literal["unknown"]] = "unknown"
@@ -79,7 +79,7 @@ def _info(tp: Any) -> mi.Type:  # tp: a hashable type
 
 
 def _rewrite(obj: Any, t: mi.Type) -> Any:
-    """Replace unknown union members in ``obj`` (plain JSON data) by reserved-tag objects."""
+    """Replace unknown union members in `obj` (plain JSON data) by reserved-tag objects."""
     from msgspec import inspect as mi
 
     if isinstance(t, mi.StructType):
@@ -127,9 +127,9 @@ def _rewrite_union(obj: Any, t: mi.UnionType) -> Any:
 
 
 def decode_lenient(data: bytes, tp: type[T]) -> T:
-    """Decode ``data`` as ``tp``, turning unknown union members into ``Unknown…`` structs.
+    """Decode `data` as `tp`, turning unknown union members into `Unknown…` structs.
 
-    Raises ``msgspec.DecodeError`` (not JSON) or ``msgspec.ValidationError``
+    Raises `msgspec.DecodeError` (not JSON) or `msgspec.ValidationError`
     (JSON of another shape), which the caller maps to its own error.
     """
     try:

@@ -15,9 +15,9 @@ T = TypeVar("T")
 
 
 class ModelDecoder(Generic[T]):
-    """Decodes JSON bytes into ``tp``; unknown union members become ``Unknown…`` structs.
+    """Decodes JSON bytes into `tp`; unknown union members become `Unknown…` structs.
 
-    Raises ``msgspec.DecodeError`` (or its subclass ``msgspec.ValidationError``)
+    Raises `msgspec.DecodeError` (or its subclass `msgspec.ValidationError`)
     when the bytes are not JSON of that shape.
     """
 
@@ -53,7 +53,7 @@ _model: ModelDecoder[ModelConversation] = ModelDecoder(ModelConversation)
 
 
 class ConversationDecoder:
-    """Decodes conversations, which carry no tag: ``agent_id`` marks an agent conversation."""
+    """Decodes conversations, which carry no tag: `agent_id` marks an agent conversation."""
 
     @staticmethod
     def one(data: bytes | msgspec.Raw) -> Conversation:

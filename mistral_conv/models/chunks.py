@@ -1,4 +1,4 @@
-"""Content chunks: the parts of a message's ``content`` when it is not a plain string."""
+"""Content chunks: the parts of a message's `content` when it is not a plain string."""
 
 from __future__ import annotations
 
@@ -33,14 +33,14 @@ class TextChunk(Tagged, tag="text", kw_only=True):
 
 
 class ImageURL(Model, kw_only=True):
-    """An image location with an optional detail level (``"low"``, ``"auto"``, ``"high"``)."""
+    """An image location with an optional detail level (`"low"`, `"auto"`, `"high"`)."""
 
     url: str
     detail: ImageDetail | None | UnsetType = UNSET
 
 
 class ImageURLChunk(Tagged, tag="image_url", kw_only=True):
-    """An image, as a URL or ``data:`` URI string, or an :class:`ImageURL`."""
+    """An image, as a URL or `data:` URI string, or an `ImageURL`."""
 
     type: ClassVar[Literal["image_url"]] = "image_url"
     image_url: str | ImageURL
@@ -83,10 +83,11 @@ class ReferenceChunk(Tagged, tag="reference", kw_only=True):
 
 
 class UnknownChunk(Unknown, kw_only=True):
-    """A chunk of a type this SDK version does not know; ``data`` keeps it whole."""
+    """A chunk of a type this SDK version does not know; `data` keeps it whole."""
 
 
 ThinkingPart: TypeAlias = TextChunk | ToolReferenceChunk | ReferenceChunk | UnknownChunk
+"""One part of a `ThinkChunk`'s reasoning."""
 
 
 class ThinkChunk(Tagged, tag="thinking", kw_only=True):
@@ -113,7 +114,7 @@ thinking and tool_file; output content adds tool_reference."""
 
 
 def content_text(content: str | list[Chunk]) -> str:
-    """The text of a ``content`` value: the string itself, or its text chunks joined."""
+    """The text of a `content` value: the string itself, or its text chunks joined."""
     if isinstance(content, str):
         return content
     return "".join(c.text for c in content if isinstance(c, TextChunk))

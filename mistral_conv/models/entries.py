@@ -1,8 +1,8 @@
-"""Conversation entries: the items of ``inputs``, ``outputs``, history and messages.
+"""Conversation entries: the items of `inputs`, `outputs`, history and messages.
 
-Every entry is a member of a tagged union on ``type``. Fields that the API
-may omit default to ``msgspec.UNSET`` (absent), which is distinct from
-``None`` (sent as ``null``); both occur in real payloads.
+Every entry is a member of a tagged union on `type`. Fields that the API
+may omit default to `msgspec.UNSET` (absent), which is distinct from
+`None` (sent as `null`); both occur in real payloads.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ class _Entry(Tagged, kw_only=True):
     object: str = "entry"
     if TYPE_CHECKING:
         id: str = cast("str", UNSET)
-        """The entry's id. Every entry the server returns has one, so it is typed ``str``; on an
-        entry built here it is ``msgspec.UNSET`` (falsy) and is not sent."""
+        """The entry's id. Every entry the server returns has one, so it is typed `str`; on an
+        entry built here it is `msgspec.UNSET` (falsy) and is not sent."""
     else:
         id: str | UnsetType = UNSET
     created_at: datetime | UnsetType = UNSET
@@ -43,7 +43,7 @@ class _Entry(Tagged, kw_only=True):
 
 
 class MessageInputEntry(_Entry, tag="message.input", kw_only=True):
-    """A user message, or an assistant prefill with ``prefix=True``."""
+    """A user message, or an assistant prefill with `prefix=True`."""
 
     type: ClassVar[Literal["message.input"]] = "message.input"
     role: Role
@@ -62,10 +62,10 @@ class MessageOutputEntry(_Entry, tag="message.output", kw_only=True):
 
 
 class FunctionCallEntry(_Entry, tag="function.call", kw_only=True):
-    """A call of a client-side function; answer it with a :class:`FunctionResultEntry`.
+    """A call of a client-side function; answer it with a `FunctionResultEntry`.
 
-    ``arguments`` is usually a JSON-encoded string, sometimes an object.
-    ``confirmation_status`` is ``"pending"`` when the server waits for a
+    `arguments` is usually a JSON-encoded string, sometimes an object.
+    `confirmation_status` is `"pending"` when the server waits for a
     tool confirmation.
     """
 
@@ -79,7 +79,7 @@ class FunctionCallEntry(_Entry, tag="function.call", kw_only=True):
 
 
 class FunctionResultEntry(_Entry, tag="function.result", kw_only=True):
-    """The result of a function call; ``result`` is a string (JSON-encode structured results)."""
+    """The result of a function call; `result` is a string (JSON-encode structured results)."""
 
     type: ClassVar[Literal["function.result"]] = "function.result"
     tool_call_id: str
@@ -89,7 +89,7 @@ class FunctionResultEntry(_Entry, tag="function.result", kw_only=True):
 class ToolExecutionEntry(_Entry, tag="tool.execution", kw_only=True):
     """A server-side tool run (built-in tool or connector).
 
-    ``arguments`` defaults to ``""``: payloads from before July 2025 lack it.
+    `arguments` defaults to `""`: payloads from before July 2025 lack it.
     """
 
     type: ClassVar[Literal["tool.execution"]] = "tool.execution"
@@ -111,11 +111,11 @@ class AgentHandoffEntry(_Entry, tag="agent.handoff", kw_only=True):
 
 
 class UnknownEntry(Unknown, kw_only=True):
-    """An entry of a type this SDK version does not know; ``data`` keeps it whole."""
+    """An entry of a type this SDK version does not know; `data` keeps it whole."""
 
     @property
     def id(self) -> str:
-        """The entry's id, read from ``data`` (empty when it has none)."""
+        """The entry's id, read from `data` (empty when it has none)."""
         value = self.data.get("id")
         return value if isinstance(value, str) else ""
 
@@ -129,12 +129,12 @@ Entry: TypeAlias = (
     | AgentHandoffEntry
     | UnknownEntry
 )
-"""Any entry: what ``inputs`` accepts and what history holds."""
+"""Any entry: what `inputs` accepts and what history holds."""
 
 OutputEntry: TypeAlias = (
     MessageOutputEntry | FunctionCallEntry | ToolExecutionEntry | AgentHandoffEntry | UnknownEntry
 )
-"""An entry that a run produces (``ConversationResponse.outputs``)."""
+"""An entry that a run produces (`ConversationResponse.outputs`)."""
 
 MessageEntry: TypeAlias = MessageInputEntry | MessageOutputEntry | UnknownEntry
-"""An item of ``ConversationMessages.messages``."""
+"""An item of `ConversationMessages.messages`."""

@@ -1,4 +1,4 @@
-"""Server-sent events of the stream endpoints, a tagged union on ``type``."""
+"""Server-sent events of the stream endpoints, a tagged union on `type`."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class _OutputEvent(_Event, kw_only=True):
 
 
 class ResponseStartedEvent(_Event, tag="conversation.response.started", kw_only=True):
-    """The run started; ``conversation_id`` is the id to append to next."""
+    """The run started; `conversation_id` is the id to append to next."""
 
     type: ClassVar[Literal["conversation.response.started"]] = "conversation.response.started"
     conversation_id: str
@@ -72,7 +72,7 @@ class MessageOutputDeltaEvent(_OutputEvent, tag="message.output.delta", kw_only=
 
 
 class FunctionCallDeltaEvent(_OutputEvent, tag="function.call.delta", kw_only=True):
-    """A fragment of a function call's ``arguments``; concatenate per ``output_index``."""
+    """A fragment of a function call's `arguments`; concatenate per `output_index`."""
 
     type: ClassVar[Literal["function.call.delta"]] = "function.call.delta"
     name: str
@@ -84,7 +84,7 @@ class FunctionCallDeltaEvent(_OutputEvent, tag="function.call.delta", kw_only=Tr
 
 
 class ToolExecutionStartedEvent(_OutputEvent, tag="tool.execution.started", kw_only=True):
-    """A server-side tool started (``arguments`` defaults to ``""``: older streams lack it)."""
+    """A server-side tool started (`arguments` defaults to `""`: older streams lack it)."""
 
     type: ClassVar[Literal["tool.execution.started"]] = "tool.execution.started"
     name: str
@@ -102,7 +102,7 @@ class ToolExecutionDeltaEvent(_OutputEvent, tag="tool.execution.delta", kw_only=
 
 
 class ToolExecutionDoneEvent(_OutputEvent, tag="tool.execution.done", kw_only=True):
-    """A server-side tool finished; ``info`` holds its details."""
+    """A server-side tool finished; `info` holds its details."""
 
     type: ClassVar[Literal["tool.execution.done"]] = "tool.execution.done"
     name: str
@@ -110,7 +110,7 @@ class ToolExecutionDoneEvent(_OutputEvent, tag="tool.execution.done", kw_only=Tr
 
 
 class AgentHandoffStartedEvent(_OutputEvent, tag="agent.handoff.started", kw_only=True):
-    """A handoff started, away from ``previous_agent_id``."""
+    """A handoff started, away from `previous_agent_id`."""
 
     type: ClassVar[Literal["agent.handoff.started"]] = "agent.handoff.started"
     previous_agent_id: str
@@ -118,7 +118,7 @@ class AgentHandoffStartedEvent(_OutputEvent, tag="agent.handoff.started", kw_onl
 
 
 class AgentHandoffDoneEvent(_OutputEvent, tag="agent.handoff.done", kw_only=True):
-    """A handoff finished, to ``next_agent_id``."""
+    """A handoff finished, to `next_agent_id`."""
 
     type: ClassVar[Literal["agent.handoff.done"]] = "agent.handoff.done"
     next_agent_id: str
@@ -126,9 +126,9 @@ class AgentHandoffDoneEvent(_OutputEvent, tag="agent.handoff.done", kw_only=True
 
 
 class UnknownEvent(Tagged, tag="mistral_conv.unknown", kw_only=True):
-    """An event this SDK version cannot decode: an unknown ``type``, or a payload that
-    does not match its type. ``type`` is ``"unknown"``; ``type_name`` is the type the
-    server sent (empty when it sent none) and ``data`` the raw JSON bytes."""
+    """An event this SDK version cannot decode: an unknown `type`, or a payload that
+    does not match its type. `type` is `"unknown"`; `type_name` is the type the
+    server sent (empty when it sent none) and `data` the raw JSON bytes."""
 
     type: ClassVar[Literal["unknown"]] = "unknown"
     type_name: str
@@ -150,4 +150,4 @@ KnownEvent: TypeAlias = (
 """Any event of a type this SDK version knows."""
 
 ConversationEvent: TypeAlias = KnownEvent | UnknownEvent
-"""Any event a stream yields: a known one, or an :class:`UnknownEvent`."""
+"""Any event a stream yields: a known one, or an `UnknownEvent`."""

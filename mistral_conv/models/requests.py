@@ -1,7 +1,7 @@
 """Request bodies of start, append and restart (and their stream variants).
 
-Unset fields are never sent. Like the official SDK, ``stream`` is always
-sent, and append and restart always send ``store`` and ``handoff_execution``
+Unset fields are never sent. Like the official SDK, `stream` is always
+sent, and append and restart always send `store` and `handoff_execution`
 (the API's defaults), so that bodies are explicit about what they ask for.
 """
 
@@ -28,7 +28,7 @@ Inputs: TypeAlias = str | list[Entry]
 
 
 class StartRequest(Model, kw_only=True):
-    """Body of ``POST /v1/conversations``: exactly one of ``model`` / ``agent_id``."""
+    """Body of `POST /v1/conversations`: exactly one of `model` / `agent_id`."""
 
     inputs: Inputs
     stream: bool = False
@@ -47,7 +47,7 @@ class StartRequest(Model, kw_only=True):
 
 
 class AppendRequest(Model, kw_only=True):
-    """Body of ``POST /v1/conversations/{id}``."""
+    """Body of `POST /v1/conversations/{id}`."""
 
     inputs: Inputs | UnsetType = UNSET
     stream: bool = False
@@ -58,7 +58,7 @@ class AppendRequest(Model, kw_only=True):
 
 
 class RestartRequest(Model, kw_only=True):
-    """Body of ``POST /v1/conversations/{id}/restart``."""
+    """Body of `POST /v1/conversations/{id}/restart`."""
 
     from_entry_id: str
     inputs: Inputs | UnsetType = UNSET

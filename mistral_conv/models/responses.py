@@ -26,7 +26,7 @@ __all__ = [
 
 
 class ConversationUsage(Model, kw_only=True):
-    """Token usage of a run. ``connectors`` counts calls per tool (values seen as strings too)."""
+    """Token usage of a run. `connectors` counts calls per tool (values seen as strings too)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -46,7 +46,7 @@ class ConversationResponse(Result, kw_only=True):
 
     @property
     def output_text(self) -> str:
-        """The text of every ``message.output`` entry, concatenated (chunks other than text skipped)."""
+        """The text of every `message.output` entry, concatenated (chunks other than text skipped)."""
         return "".join(content_text(e.content) for e in self.outputs if isinstance(e, MessageOutputEntry))
 
 
@@ -61,7 +61,7 @@ class _ConversationBase(Result, kw_only=True):
 
 
 class ModelConversation(_ConversationBase, kw_only=True):
-    """A conversation with a model (``model`` set)."""
+    """A conversation with a model (`model` set)."""
 
     model: str
     instructions: str | None | UnsetType = UNSET
@@ -71,14 +71,14 @@ class ModelConversation(_ConversationBase, kw_only=True):
 
 
 class AgentConversation(_ConversationBase, kw_only=True):
-    """A conversation with an agent (``agent_id`` set)."""
+    """A conversation with an agent (`agent_id` set)."""
 
     agent_id: str
     agent_version: str | int | None | UnsetType = UNSET
 
 
 Conversation: TypeAlias = ModelConversation | AgentConversation
-"""A list item or the result of get. The wire has no tag: ``agent_id`` marks an agent conversation."""
+"""A list item or the result of get. The wire has no tag: `agent_id` marks an agent conversation."""
 
 
 class ConversationHistory(Result, kw_only=True):
@@ -90,7 +90,7 @@ class ConversationHistory(Result, kw_only=True):
 
 
 class ConversationMessages(Result, kw_only=True):
-    """The ``message.input`` and ``message.output`` entries of a conversation."""
+    """The `message.input` and `message.output` entries of a conversation."""
 
     conversation_id: str
     messages: list[MessageEntry]
@@ -98,7 +98,7 @@ class ConversationMessages(Result, kw_only=True):
 
 
 class ValidationErrorItem(Model, kw_only=True):
-    """One problem in a 422 body: where (``loc``), what (``msg``) and its kind (``type``)."""
+    """One problem in a 422 body: where (`loc`), what (`msg`) and its kind (`type`)."""
 
     loc: list[str | int]
     msg: str
@@ -110,9 +110,9 @@ class ValidationErrorItem(Model, kw_only=True):
 class ErrorBody(Model, kw_only=True):
     """The error envelopes the API is known to send, merged (see the wire reference §8).
 
-    ``detail`` is a list of validation items or a string; ``message`` a
-    string or an object holding ``detail``; ``error`` an object with a
-    ``message``; ``code`` an integer or a string.
+    `detail` is a list of validation items or a string; `message` a
+    string or an object holding `detail`; `error` an object with a
+    `message`; `code` an integer or a string.
     """
 
     detail: list[ValidationErrorItem] | str | None | UnsetType = UNSET

@@ -42,7 +42,7 @@ __all__ = [
 
 
 class Function(Model, kw_only=True):
-    """A client-side function: its name, JSON Schema ``parameters``, description and strictness."""
+    """A client-side function: its name, JSON Schema `parameters`, description and strictness."""
 
     name: str
     parameters: dict[str, Any]
@@ -116,6 +116,7 @@ class APIKeyAuth(Tagged, tag="api-key", kw_only=True):
 
 
 ConnectorAuth: TypeAlias = OAuth2TokenAuth | APIKeyAuth
+"""How a connector authenticates: an OAuth2 token or an API key."""
 
 
 class ConnectorTool(Tagged, tag="connector", kw_only=True):
@@ -128,7 +129,7 @@ class ConnectorTool(Tagged, tag="connector", kw_only=True):
 
 
 class UnknownTool(Unknown, kw_only=True):
-    """A tool of a type this SDK version does not know; ``data`` keeps it whole."""
+    """A tool of a type this SDK version does not know; `data` keeps it whole."""
 
 
 Tool: TypeAlias = (
@@ -152,7 +153,7 @@ class Prediction(Model, kw_only=True):
 
 
 class JsonSchema(Model, kw_only=True):
-    """A named JSON Schema for structured output (the wire key is literally ``schema``)."""
+    """A named JSON Schema for structured output (the wire key is literally `schema`)."""
 
     name: str
     schema_: dict[str, Any] = msgspec.field(name="schema")
@@ -161,14 +162,14 @@ class JsonSchema(Model, kw_only=True):
 
 
 class ResponseFormat(Model, kw_only=True):
-    """Output format: ``"text"``, ``"json_object"`` or ``"json_schema"``."""
+    """Output format: `"text"`, `"json_object"` or `"json_schema"`."""
 
     type: ResponseFormatType | UnsetType = UNSET
     json_schema: JsonSchema | None | UnsetType = UNSET
 
 
 class CompletionArgs(Model, kw_only=True):
-    """Sampling and output settings. The server echoes every key, with ``null`` when unset."""
+    """Sampling and output settings. The server echoes every key, with `null` when unset."""
 
     stop: str | list[str] | None | UnsetType = UNSET
     presence_penalty: float | None | UnsetType = UNSET
@@ -184,7 +185,7 @@ class CompletionArgs(Model, kw_only=True):
 
 
 class ModerationLLMConfig(Model, kw_only=True):
-    """A moderation model's settings (``moderation_llm_v1`` or ``moderation_llm_v2``)."""
+    """A moderation model's settings (`moderation_llm_v1` or `moderation_llm_v2`)."""
 
     model_name: str | UnsetType = UNSET
     custom_category_thresholds: dict[str, float | None] | None | UnsetType = UNSET
@@ -201,7 +202,7 @@ class GuardrailConfig(Model, kw_only=True):
 
 
 class ToolCallConfirmation(Model, kw_only=True):
-    """The answer to a pending function call: ``"allow"`` or ``"deny"``."""
+    """The answer to a pending function call: `"allow"` or `"deny"`."""
 
     tool_call_id: str
     confirmation: Confirmation

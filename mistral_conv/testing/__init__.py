@@ -1,10 +1,10 @@
 """Testing helpers: a local Conversations API server, its responders and faults, and a pytest plugin.
 
-``LocalConversationsServer`` serves all 11 operations from memory over real
+`LocalConversationsServer` serves all 11 operations from memory over real
 HTTP on 127.0.0.1, streams SSE in the API's exact framing, validates requests
-as the API does, can inject faults, and can enforce a rate limit (:class:`RateLimit`).
-See :mod:`mistral_conv.testing.pytest_plugin` for the ``mistral_server`` and
-``mistral_client`` fixtures.
+as the API does, can inject faults, and can enforce a rate limit (`RateLimit`).
+See `mistral_conv.testing.pytest_plugin` for the `mistral_server` and
+`mistral_client` fixtures.
 """
 
 from ._faults import FAULT_HEADER, Fault

@@ -1,4 +1,4 @@
-"""Faults the local server can inject, by script (``server.inject``) or per request (a header)."""
+"""Faults the local server can inject, by script (`server.inject`) or per request (a header)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 __all__ = ["FAULT_HEADER", "Fault"]
 
 FAULT_HEADER = "X-Local-Fault"
-"""A request header carrying a fault, e.g. ``status=429,retry_after=1`` or ``disconnect,after_events=3``."""
+"""A request header carrying a fault, e.g. `status=429,retry_after=1` or `disconnect,after_events=3`."""
 
 Kind = Literal["status", "drop", "disconnect", "stall", "trickle", "malformed", "html", "stream_error"]
 
@@ -17,7 +17,7 @@ Kind = Literal["status", "drop", "disconnect", "stall", "trickle", "malformed", 
 class Fault:
     """One injected failure. Build it with the class methods.
 
-    ``after_events`` places stream faults after that many events (for plain
+    `after_events` places stream faults after that many events (for plain
     calls, the fault hits the response body instead).
     """
 
@@ -31,7 +31,7 @@ class Fault:
 
     @classmethod
     def error_status(cls, status: int, retry_after: float | None = None) -> Fault:
-        """Answer with an error status (429 with ``Retry-After``, 500, 503, …) and an API error body."""
+        """Answer with an error status (429 with `Retry-After`, 500, 503, …) and an API error body."""
         return cls("status", status=status, retry_after=retry_after)
 
     @classmethod
@@ -41,17 +41,17 @@ class Fault:
 
     @classmethod
     def disconnect(cls, after_events: int = 1) -> Fault:
-        """Close the connection in the middle of the body (a stream: after ``after_events`` events)."""
+        """Close the connection in the middle of the body (a stream: after `after_events` events)."""
         return cls("disconnect", after_events=after_events)
 
     @classmethod
     def stall(cls, seconds: float, after_events: int = 0) -> Fault:
-        """Go silent for ``seconds`` (before answering, or in a stream after ``after_events`` events)."""
+        """Go silent for `seconds` (before answering, or in a stream after `after_events` events)."""
         return cls("stall", seconds=seconds, after_events=after_events)
 
     @classmethod
     def trickle(cls, seconds: float) -> Fault:
-        """Send slowly: ``seconds`` between events (a plain body: between small pieces)."""
+        """Send slowly: `seconds` between events (a plain body: between small pieces)."""
         return cls("trickle", seconds=seconds)
 
     @classmethod
@@ -61,7 +61,7 @@ class Fault:
 
     @classmethod
     def html(cls, status: int = 502) -> Fault:
-        """An HTML error page, as a proxy sends it, with ``Content-Type: text/html``."""
+        """An HTML error page, as a proxy sends it, with `Content-Type: text/html`."""
         return cls("html", status=status)
 
     @classmethod
@@ -71,11 +71,11 @@ class Fault:
         code: int = 3000,
         after_events: int = 1,
     ) -> Fault:
-        """A ``conversation.response.error`` event after ``after_events`` events (a plain call: HTTP 500)."""
+        """A `conversation.response.error` event after `after_events` events (a plain call: HTTP 500)."""
         return cls("stream_error", message=message, code=code, after_events=after_events)
 
     def header(self) -> str:
-        """This fault as a :data:`FAULT_HEADER` value."""
+        """This fault as a `FAULT_HEADER` value."""
         parts: list[str] = [self.kind]
         default = Fault(self.kind)
         for f in fields(self):
@@ -86,7 +86,7 @@ class Fault:
 
     @classmethod
     def parse(cls, header: str) -> Fault:
-        """Read a :data:`FAULT_HEADER` value: ``kind,name=value,…`` (``status=429`` alone: that status)."""
+        """Read a `FAULT_HEADER` value: `kind,name=value,…` (`status=429` alone: that status)."""
         items = [p.strip() for p in header.split(",") if p.strip()]
         kind = items[0] if items and "=" not in items[0] else "status"
         fault = cls(kind)  # type: ignore[arg-type]

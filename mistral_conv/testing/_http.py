@@ -19,7 +19,7 @@ _decoders: dict[type[Any], ModelDecoder[Any]] = {}
 
 
 def validation_error(items: list[dict[str, Any]]) -> web.Response:
-    """422 with the FastAPI ``{"detail": [...]}`` body the spec declares."""
+    """422 with the FastAPI `{"detail": [...]}` body the spec declares."""
     return web.json_response({"detail": items}, status=422)
 
 
@@ -31,7 +31,7 @@ def api_error(
     capital: bool = False,
     type: str = "invalid_request_error",
 ) -> web.Response:
-    """An error in the API's common envelope (``"Error"`` with an integer code for run failures)."""
+    """An error in the API's common envelope (`"Error"` with an integer code for run failures)."""
     body: dict[str, Any] = {
         "object": "Error" if capital else "error",
         "message": message,
@@ -52,7 +52,7 @@ def _loc(path: str) -> list[str | int]:
 
 
 def decode_request(body: bytes, model: type[msgspec.Struct]) -> Any:
-    """The body as ``model``, or a 422 response naming what is wrong (unknown keys are refused)."""
+    """The body as `model`, or a 422 response naming what is wrong (unknown keys are refused)."""
     try:
         raw = msgspec.json.decode(body)
     except msgspec.DecodeError:

@@ -17,25 +17,25 @@ _EPSILON = 1e-9  # float slack, so a clock advanced by exactly the announced wai
 
 @dataclass(frozen=True, kw_only=True)
 class RateLimit:
-    """A budget the local server enforces as the API does: over it, 429 with ``Retry-After``.
+    """A budget the local server enforces as the API does: over it, 429 with `Retry-After`.
 
     Two token buckets, refilled continuously from the server's monotonic clock on each
     request (no background task):
 
-    ``requests_per_second``
-        Every request of every route takes one unit; the bucket holds ``burst`` units
+    `requests_per_second`
+        Every request of every route takes one unit; the bucket holds `burst` units
         (default: one second's worth, at least 1) and starts full.
-    ``tokens_per_minute``
-        Model tokens. A run (``POST``: start, append, restart) is let in while the bucket
+    `tokens_per_minute`
+        Model tokens. A run (`POST`: start, append, restart) is let in while the bucket
         has room (at least one token); once the responder answered, the run's
-        ``usage.total_tokens`` (exactly what the client sees) is taken from the bucket,
+        `usage.total_tokens` (exactly what the client sees) is taken from the bucket,
         which may then go below zero: concurrent runs let in together can overshoot the
         budget, and later runs wait until the debt is paid back. Reads and deletes are
         not counted against it. The bucket holds one minute's worth and starts full.
 
-    A 429 consumes no budget. Its ``Retry-After`` header is the time until both buckets
+    A 429 consumes no budget. Its `Retry-After` header is the time until both buckets
     have room again, in whole seconds rounded up and at least 1 (as the API sends it),
-    or ``retry_after`` seconds when set. ``retry_after_ms``: also send ``retry-after-ms``
+    or `retry_after` seconds when set. `retry_after_ms`: also send `retry-after-ms`
     with the exact wait in milliseconds (clients that read it, this SDK's among them,
     then wait no longer than needed). The body is the API's rate-limit error:
     ``{"object": "error", "message": "Rate limit exceeded", "type": "rate_limited",
@@ -80,7 +80,7 @@ class _Bucket:
 
 
 class RateLimiter:
-    """The buckets of one :class:`RateLimit`, read against ``clock`` (seconds, monotonic)."""
+    """The buckets of one `RateLimit`, read against `clock` (seconds, monotonic)."""
 
     def __init__(self, limit: RateLimit, clock: Callable[[], float]) -> None:
         self.limit, self.clock = limit, clock
@@ -108,13 +108,13 @@ class RateLimiter:
         return None
 
     def charge(self, tokens: int) -> None:
-        """Take a run's ``usage.total_tokens`` from the tokens-per-minute bucket."""
+        """Take a run's `usage.total_tokens` from the tokens-per-minute bucket."""
         if self.tokens is not None and tokens > 0:
             self.tokens.refill(self.clock())
             self.tokens.level -= tokens
 
     def refusal(self, wait: float) -> web.Response:
-        """The 429 for a request that must wait ``wait`` seconds."""
+        """The 429 for a request that must wait `wait` seconds."""
         response = api_error(429, "Rate limit exceeded", code="1300", type="rate_limited")
         fixed = self.limit.retry_after
         seconds = fixed if fixed is not None else max(1, math.ceil(wait - _EPSILON))

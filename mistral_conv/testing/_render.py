@@ -118,5 +118,5 @@ def events_for(
 
 
 def frame(event: ConversationEvent) -> bytes:
-    """One event in the wire framing: an ``event:`` line, one compact ``data:`` line, a blank line."""
+    """One event in the wire framing: an `event:` line, one compact `data:` line, a blank line."""
     return b"event: " + event.type.encode() + b"\ndata: " + _encoder.encode(event) + b"\n\n"

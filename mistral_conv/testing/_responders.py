@@ -43,7 +43,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Failure:
-    """A run that fails: a ``conversation.response.error`` event, or an HTTP 500 when not streamed."""
+    """A run that fails: a `conversation.response.error` event, or an HTTP 500 when not streamed."""
 
     message: str
     code: int = 3000
@@ -56,10 +56,10 @@ Output = OutputEntry | Failure
 class TurnContext:
     """What a responder sees: the conversation so far and the new inputs.
 
-    ``history`` already shows this request's confirmations (a confirmed call's
-    ``confirmation_status`` is ``"allowed"`` or ``"denied"``). ``confirmations``: the
-    ``tool_confirmations`` this append sent (empty otherwise). ``completion_args``: what
-    the request sent (``None`` when it sent none). ``tools``: the start request's tools,
+    `history` already shows this request's confirmations (a confirmed call's
+    `confirmation_status` is `"allowed"` or `"denied"`). `confirmations`: the
+    `tool_confirmations` this append sent (empty otherwise). `completion_args`: what
+    the request sent (`None` when it sent none). `tools`: the start request's tools,
     or the conversation's stored ones on append and restart (empty for agents).
     """
 
@@ -83,7 +83,7 @@ class Turn:
 
 
 class Responder(Protocol):
-    """Anything that turns a :class:`TurnContext` into a :class:`Turn`."""
+    """Anything that turns a `TurnContext` into a `Turn`."""
 
     def __call__(self, context: TurnContext) -> Turn: ...
 
@@ -96,10 +96,10 @@ def reply_text(text: str) -> MessageOutputEntry:
 def call_function(
     name: str, arguments: str | dict[str, Any], tool_call_id: str | None = None, *, pending: bool = False
 ) -> FunctionCallEntry:
-    """A function call for the client to run (its ``tool_call_id`` is generated when not given).
+    """A function call for the client to run (its `tool_call_id` is generated when not given).
 
-    ``pending=True``: the run paused before a tool that needs confirmation (the entry carries
-    ``confirmation_status="pending"``); answer it with an append's ``tool_confirmations``.
+    `pending=True`: the run paused before a tool that needs confirmation (the entry carries
+    `confirmation_status="pending"`); answer it with an append's `tool_confirmations`.
     """
     args = arguments if isinstance(arguments, str) else json.dumps(arguments)
     return FunctionCallEntry(
@@ -171,9 +171,9 @@ class DefaultResponder:
 
 
 class ScriptedResponder:
-    """Plays queued turns in order; each turn is a list of outputs, and may end with a :func:`fail`.
+    """Plays queued turns in order; each turn is a list of outputs, and may end with a `fail`.
 
-    When the script runs out, ``fallback`` answers (the default responder unless given).
+    When the script runs out, `fallback` answers (the default responder unless given).
     """
 
     def __init__(self, turns: Iterable[Sequence[Output]] = (), fallback: Responder | None = None) -> None:

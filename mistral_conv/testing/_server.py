@@ -67,23 +67,23 @@ class _Injected:
 class LocalConversationsServer:
     """A stateful, in-memory Conversations API on 127.0.0.1, for tests and offline use.
 
-    Run it inside your event loop (``async with LocalConversationsServer() as server``)
-    or on a thread of its own (``with LocalConversationsServer() as server``); then point a
-    client at ``server.url``. ``api_key``: when set, other keys get 401. ``responder``:
-    what runs answer (default: :class:`DefaultResponder`). ``delta_chars``: characters
-    per streamed text delta. Faults: :meth:`inject`, or the ``X-Local-Fault`` header.
+    Run it inside your event loop (`async with LocalConversationsServer() as server`)
+    or on a thread of its own (`with LocalConversationsServer() as server`); then point a
+    client at `server.url`. `api_key`: when set, other keys get 401. `responder`:
+    what runs answer (default: `DefaultResponder`). `delta_chars`: characters
+    per streamed text delta. Faults: `inject`, or the `X-Local-Fault` header.
 
-    Client-side tool runs are checked as the API checks them: a ``function.result`` must
-    answer a ``function.call`` of the conversation, and ``tool_confirmations`` must name
+    Client-side tool runs are checked as the API checks them: a `function.result` must
+    answer a `function.call` of the conversation, and `tool_confirmations` must name
     pending calls (else 422, and nothing is stored). Counters for tests:
-    :attr:`requests_per_route`, :attr:`turns_stored` and :attr:`open_connections`.
+    `requests_per_route`, `turns_stored` and `open_connections`.
 
-    Rate-limit mode: ``rate_limit`` (a :class:`RateLimit`, also settable while the server
-    runs; ``None`` turns it off) answers 429 with ``Retry-After`` once a request-per-second
+    Rate-limit mode: `rate_limit` (a `RateLimit`, also settable while the server
+    runs; `None` turns it off) answers 429 with `Retry-After` once a request-per-second
     or tokens-per-minute budget is spent, before the request is looked at (after the
-    API-key check), so a refused start stores nothing. ``clock``: the monotonic clock the
+    API-key check), so a refused start stores nothing. `clock`: the monotonic clock the
     buckets refill from (inject a fake one to test without sleeping). 429s sent are
-    counted in :attr:`rejected` and :attr:`rejected_per_route`; ``requests_per_route``
+    counted in `rejected` and `rejected_per_route`; `requests_per_route`
     counts every request, refused or not.
     """
 
@@ -105,14 +105,14 @@ class LocalConversationsServer:
         self.store = Store()
         self.requests: list[tuple[str, str]] = []
         self.requests_per_route: Counter[str] = Counter()
-        """Requests by ``"METHOD /route/{pattern}"``, e.g. ``"POST /v1/conversations/{id}"``."""
+        """Requests by `"METHOD /route/{pattern}"`, e.g. `"POST /v1/conversations/{id}"`."""
         self.turns_stored = 0
         """Runs (start, append, restart) that stored entries."""
         self.clock = clock
         self.rejected = 0
         """429s sent by the rate-limit mode (not those of injected faults)."""
         self.rejected_per_route: Counter[str] = Counter()
-        """The rate-limit mode's 429s by route, keyed as :attr:`requests_per_route`."""
+        """The rate-limit mode's 429s by route, keyed as `requests_per_route`."""
         self._limiter: RateLimiter | None = None
         self.rate_limit = rate_limit
         self._faults: list[_Injected] = []
@@ -138,7 +138,7 @@ class LocalConversationsServer:
         return app
 
     async def start(self) -> None:
-        """Start serving in the running event loop; ``url`` is set once it listens."""
+        """Start serving in the running event loop; `url` is set once it listens."""
         self._runner = web.AppRunner(self.app(), handler_cancellation=True, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -171,7 +171,7 @@ class LocalConversationsServer:
         self._thread.start(self.start, self.close)
 
     def stop_thread(self) -> None:
-        """Stop a server started with :meth:`start_in_thread`."""
+        """Stop a server started with `start_in_thread`."""
         self._thread.stop()
 
     def __enter__(self) -> Self:
@@ -187,7 +187,7 @@ class LocalConversationsServer:
 
     @property
     def rate_limit(self) -> RateLimit | None:
-        """The budget enforced (``None``: no limit); setting it starts with full buckets."""
+        """The budget enforced (`None`: no limit); setting it starts with full buckets."""
         return self._limiter.limit if self._limiter is not None else None
 
     @rate_limit.setter
@@ -199,7 +199,7 @@ class LocalConversationsServer:
     def inject(
         self, fault: Fault, *, times: int = 1, method: str | None = None, path: str | None = None
     ) -> None:
-        """Apply ``fault`` to the next ``times`` requests (optionally only those matching method/path)."""
+        """Apply `fault` to the next `times` requests (optionally only those matching method/path)."""
         self._faults.append(_Injected(fault, times, method, path))
 
     def _take_fault(self, request: web.Request) -> Fault | None:
@@ -421,9 +421,9 @@ class LocalConversationsServer:
         completion_args: CompletionArgs | None = None,
         tools: list[Tool] | None = None,
     ) -> web.StreamResponse:
-        """Validate, run the responder, store (unless ``store`` is false) and answer.
+        """Validate, run the responder, store (unless `store` is false) and answer.
 
-        ``new``: the conversation is not in the store yet (start, restart); it is added
+        `new`: the conversation is not in the store yet (start, restart); it is added
         once the request is valid.
         """
         new_inputs = input_entries(inputs)
@@ -479,7 +479,7 @@ class LocalConversationsServer:
 
 
 def _args(args: CompletionArgs | None | Any) -> CompletionArgs | None:
-    """The request's completion args, ``None`` when it sent none."""
+    """The request's completion args, `None` when it sent none."""
     return args if isinstance(args, CompletionArgs) else None
 
 

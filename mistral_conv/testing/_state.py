@@ -48,7 +48,7 @@ def new_id(prefix: str) -> str:
 
 
 def now() -> datetime:
-    """The current time in UTC (encoded as RFC 3339 with microseconds and ``Z``)."""
+    """The current time in UTC (encoded as RFC 3339 with microseconds and `Z`)."""
     return datetime.now(UTC)
 
 
@@ -87,7 +87,7 @@ class Store:
         return self.conversations.pop(conversation_id, None) is not None
 
     def page(self, page: int, page_size: int, metadata: Any) -> list[Conversation]:
-        """Newest first; ``metadata``, when an object, must match key by key."""
+        """Newest first; `metadata`, when an object, must match key by key."""
         items = sorted(self.conversations.values(), key=lambda c: c.record.created_at, reverse=True)
         records = [c.record for c in items]
         if isinstance(metadata, dict) and metadata:
@@ -100,7 +100,7 @@ class Store:
 
 
 def value(v: Any) -> Any:
-    """``None`` for an unset field, else the value."""
+    """`None` for an unset field, else the value."""
     return None if v is msgspec.UNSET else v
 
 
@@ -114,7 +114,7 @@ def echo_args(args: CompletionArgs | None) -> CompletionArgs:
 
 
 def input_entries(inputs: Any) -> list[Entry]:
-    """A request's ``inputs`` as entries, with ids and timestamps as the server stores them."""
+    """A request's `inputs` as entries, with ids and timestamps as the server stores them."""
     if inputs is msgspec.UNSET or inputs is None:
         return []
     if isinstance(inputs, str):
@@ -151,7 +151,7 @@ def stamp_output(entry: OutputEntry, conversation: StoredConversation) -> Output
 
 
 def check_results(history: list[Entry], inputs: list[Entry]) -> list[dict[str, Any]]:
-    """Validation errors for ``function.result`` inputs answering no call of the conversation.
+    """Validation errors for `function.result` inputs answering no call of the conversation.
 
     A call counts when the stored history holds it, or when it comes earlier in the same inputs.
     """
@@ -167,14 +167,14 @@ def check_results(history: list[Entry], inputs: list[Entry]) -> list[dict[str, A
 
 
 def _problem(loc: list[Any], message: str, value: str) -> dict[str, Any]:
-    """One item of a 422's ``detail``."""
+    """One item of a 422's `detail`."""
     return {"loc": loc, "msg": message, "type": "value_error", "input": value}
 
 
 def check_confirmations(
     history: list[Entry], confirmations: list[ToolCallConfirmation]
 ) -> list[dict[str, Any]]:
-    """Validation errors for confirmations naming no pending ``function.call`` (or one twice)."""
+    """Validation errors for confirmations naming no pending `function.call` (or one twice)."""
     pending = {
         e.tool_call_id
         for e in history
@@ -192,7 +192,7 @@ def check_confirmations(
 
 
 def apply_confirmations(history: list[Entry], confirmations: list[ToolCallConfirmation]) -> list[Entry]:
-    """``history`` with each confirmed call's ``confirmation_status`` set to allowed or denied."""
+    """`history` with each confirmed call's `confirmation_status` set to allowed or denied."""
     answers = {c.tool_call_id: c.confirmation for c in confirmations}
     if not answers:
         return list(history)

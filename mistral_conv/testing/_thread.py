@@ -10,7 +10,7 @@ __all__ = ["LoopThread"]
 
 
 class LoopThread:
-    """Runs ``start()`` on a new loop in a thread, serves until :meth:`stop`, then runs ``stop()``."""
+    """Runs `start()` on a new loop in a thread, serves until `stop`, then runs `stop()`."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -18,7 +18,7 @@ class LoopThread:
         self._thread: threading.Thread | None = None
 
     def start(self, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
-        """Start the thread; returns once ``start()`` finished, re-raising its error if it failed."""
+        """Start the thread; returns once `start()` finished, re-raising its error if it failed."""
         ready = threading.Event()
         errors: list[BaseException] = []
 
@@ -46,12 +46,12 @@ class LoopThread:
             raise errors[0]
 
     def call_soon(self, callback: Callable[[], object]) -> None:
-        """Run ``callback`` on the thread's loop."""
+        """Run `callback` on the thread's loop."""
         assert self.loop is not None
         self.loop.call_soon_threadsafe(callback)
 
     def stop(self) -> None:
-        """Stop the loop, run ``stop()`` and join the thread. Idempotent."""
+        """Stop the loop, run `stop()` and join the thread. Idempotent."""
         if self.loop is not None and self._thread is not None:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join()

@@ -1,12 +1,12 @@
-"""pytest fixtures for apps built on mistral_conv (registered through the ``pytest11`` entry point).
+"""pytest fixtures for apps built on mistral_conv (registered through the `pytest11` entry point).
 
-* ``mistral_server``: a running :class:`LocalConversationsServer` on its own thread
+* `mistral_server`: a running `LocalConversationsServer` on its own thread
   (so it works for sync and async tests alike); script it with
-  ``mistral_server.responder = ScriptedResponder(...)`` or ``mistral_server.inject(Fault...)``.
-* ``mistral_client``: an :class:`AsyncConversationsClient` bound to it (needs pytest-asyncio).
-* ``mistral_sync_client``: a blocking :class:`ConversationsClient` bound to it.
+  `mistral_server.responder = ScriptedResponder(...)` or `mistral_server.inject(Fault...)`.
+* `mistral_client`: an `AsyncConversationsClient` bound to it (needs pytest-asyncio).
+* `mistral_sync_client`: a blocking `ConversationsClient` bound to it.
 
-Example::
+For example:
 
     async def test_my_bot(mistral_client):
         answer = await my_bot(mistral_client, "hi")
@@ -23,6 +23,7 @@ from .._api import AsyncConversationsClient, ConversationsClient
 from ._server import LocalConversationsServer
 
 LOCAL_API_KEY = "local-test-key"
+"""The API key the fixtures' server accepts and their clients send."""
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def mistral_server() -> Iterator[LocalConversationsServer]:
 
 @pytest.fixture
 def mistral_sync_client(mistral_server: LocalConversationsServer) -> Iterator[ConversationsClient]:
-    """A blocking client bound to ``mistral_server``, closed after the test."""
+    """A blocking client bound to `mistral_server`, closed after the test."""
     with ConversationsClient(LOCAL_API_KEY, base_url=mistral_server.url) as client:
         yield client
 
@@ -53,6 +54,6 @@ else:
     async def mistral_client(
         mistral_server: LocalConversationsServer,
     ) -> AsyncIterator[AsyncConversationsClient]:
-        """An async client bound to ``mistral_server``, closed after the test."""
+        """An async client bound to `mistral_server`, closed after the test."""
         async with AsyncConversationsClient(LOCAL_API_KEY, base_url=mistral_server.url) as client:
             yield client
