@@ -10,20 +10,16 @@ __all__ = ["Backoff", "Timeout"]
 
 
 class Timeout(msgspec.Struct, frozen=True, kw_only=True):
-    """Time limits in seconds; `None` means no limit. Each covers one phase of a call:
+    """Time limits in seconds; `None` means no limit. Each covers one phase of a call, whole:
 
-    ================  ==========================================  ==========================================
-    limit             plain call                                  stream
-    ================  ==========================================  ==========================================
-    `connect`       opening a connection (TCP, TLS)             the same
-    `read`          each wait for bytes: the answer's headers   each wait for bytes: the headers, then the
-                      (the whole run), then each body chunk       idle time between chunks
-    `total`         one attempt, whole: waiting for a pooled    (not used)
-                      connection, connecting, the run, the body
-    `first_event`   (not used)                                  one attempt, from its start (pool, connect,
-                                                                  headers) until its first event
-    `stream_total`  (not used)                                  the whole stream, from its first attempt
-    ================  ==========================================  ==========================================
+    - `connect`: opening a connection (TCP, TLS), for a call or a stream.
+    - `read`: each wait for bytes: a plain call's headers (the whole run), then each body
+      chunk; a stream's headers, then the idle time between chunks.
+    - `total`: one attempt of a plain call, whole: waiting for a pooled connection,
+      connecting, the run, the body (streams do not use it).
+    - `first_event`: one attempt of a stream, from its start (pool, connect, headers) until
+      its first event (plain calls do not use it).
+    - `stream_total`: a whole stream, from its first attempt.
 
     Defaults: `connect` 10 s; `read`, `total` and `first_event` 300 s (the
     official SDK's per-operation limit); `stream_total` off, so that no default cuts

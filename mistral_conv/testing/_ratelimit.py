@@ -38,8 +38,8 @@ class RateLimit:
     or `retry_after` seconds when set. `retry_after_ms`: also send `retry-after-ms`
     with the exact wait in milliseconds (clients that read it, this SDK's among them,
     then wait no longer than needed). The body is the API's rate-limit error:
-    ``{"object": "error", "message": "Rate limit exceeded", "type": "rate_limited",
-    "param": null, "code": "1300"}``.
+    `{"object": "error", "message": "Rate limit exceeded", "type": "rate_limited",
+    "param": null, "code": "1300"}`.
     """
 
     requests_per_second: float | None = None

@@ -1,0 +1,153 @@
+"""Runs the Python code of Markdown pages against a local server, as a reader would run it.
+
+A page's code runs in order in one namespace, so a later snippet may use what an earlier one
+made (a client, a function). Two kinds of code run:
+
+* each fenced `python` block, including those indented in tabs or lists;
+* hidden checks, `<!-- test` ... `-->` comments, which the site does not show: they script the
+  local server (`server` is in the namespace) before a snippet, or assert what it did after.
+
+Snippets with top-level `await` run on one event loop kept for the page; the others run as a
+script does (so `asyncio.run(main())` works). A block that defines `test_` functions is a test
+file: it is run by pytest in a subprocess, with this package's pytest plugin. Code that imports
+the official `mistralai` SDK runs only when that is installed.
+
+Every snippet reaches the API through `MISTRAL_API_KEY` and `MISTRAL_BASE_URL`, set here to the
+page's local server; connecting anywhere but the loopback interface fails the test.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import importlib.util
+import inspect
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mistral_conv.testing import LocalConversationsServer
+
+ROOT = Path(__file__).resolve().parents[1]
+SNIPPET_KEY = "docs-test-key"
+
+_CODE = re.compile(
+    r"^(?P<indent>[ \t]*)```python[^\n]*\n(?P<fenced>.*?)^(?P=indent)```[ \t]*$"
+    r"|^<!-- test\n(?P<hidden>.*?)^-->[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """One piece of a page's code: its text, where it starts, and whether readers see it."""
+
+    path: Path
+    line: int
+    code: str
+    hidden: bool
+
+    @property
+    def where(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
+
+    @property
+    def needs_official_sdk(self) -> bool:
+        return re.search(r"^\s*(from|import) mistralai\b", self.code, re.MULTILINE) is not None
+
+    @property
+    def is_test_file(self) -> bool:
+        return re.search(r"^(async )?def test_", self.code, re.MULTILINE) is not None
+
+
+def snippets(path: Path) -> list[Snippet]:
+    """The code of a Markdown page, in order."""
+    text = path.read_text(encoding="utf-8")
+    found = []
+    for match in _CODE.finditer(text):
+        hidden = match.group("hidden") is not None
+        body = match.group("hidden") if hidden else match.group("fenced")
+        line = text.count("\n", 0, match.start()) + 2
+        found.append(Snippet(path, line, textwrap.dedent(body), hidden))
+    return found
+
+
+@contextmanager
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Connections to anything but 127.0.0.1, ::1 or a Unix socket raise `ConnectionRefusedError`."""
+    connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1"):
+            raise ConnectionRefusedError(f"a docs snippet tried to reach {address[0]}")
+        connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    yield
+
+
+# The configuration docs/testing.md tells readers to use.
+PYTEST_INI = """\
+[pytest]
+asyncio_mode = auto
+asyncio_default_fixture_loop_scope = function
+filterwarnings = error
+"""
+
+
+def run_test_file(snippet: Snippet, server: LocalConversationsServer, folder: Path) -> None:
+    """Runs a snippet that is a test file with pytest, in a fresh process, and requires it to pass."""
+    test_file = folder / f"test_snippet_{snippet.line}.py"
+    test_file.write_text(snippet.code, encoding="utf-8")
+    (folder / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"{snippet.where}:\n{done.stdout}\n{done.stderr}"
+    assert re.search(r"\b[1-9]\d* passed\b", done.stdout), done.stdout
+
+
+def run_page(path: Path, monkeypatch: pytest.MonkeyPatch, folder: Path) -> int:
+    """Runs every snippet of `path` against a fresh local server; returns how many ran."""
+    server = LocalConversationsServer(api_key=SNIPPET_KEY)
+    server.start_in_thread()
+    monkeypatch.setenv("MISTRAL_API_KEY", SNIPPET_KEY)
+    monkeypatch.setenv("MISTRAL_BASE_URL", server.url)
+    monkeypatch.chdir(folder)
+    namespace: dict[str, Any] = {"__name__": "__main__", "server": server}
+    ran = 0
+    try:
+        with loopback_only(monkeypatch), asyncio.Runner() as runner:
+            for snippet in snippets(path):
+                if snippet.needs_official_sdk and importlib.util.find_spec("mistralai") is None:
+                    continue
+                if snippet.is_test_file:
+                    run_test_file(snippet, server, folder)
+                    ran += 1
+                    continue
+                source = "\n" * (snippet.line - 1) + snippet.code
+                code = compile(source, str(snippet.path), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+                if code.co_flags & inspect.CO_COROUTINE:
+                    runner.run(eval(code, namespace))
+                else:
+                    exec(code, namespace)
+                ran += 1
+    finally:
+        server.stop_thread()
+    return ran
