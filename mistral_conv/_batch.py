@@ -215,7 +215,7 @@ def shard_of(item_id: str, shards: int) -> int:
 
 
 def as_items(items: Iterable[BatchItem | str | Mapping[str, Any]]) -> list[BatchItem]:
-    """Items from prompts, start bodies (dicts with `inputs` and maybe `id`) or `BatchItem`\\ s."""
+    """Items from prompts, start bodies (dicts with `inputs` and maybe `id`) or `BatchItem` values."""
     out: list[BatchItem] = []
     for i, item in enumerate(items):
         if isinstance(item, BatchItem):
@@ -506,7 +506,7 @@ async def run_batch(
     Args:
         client: The client to send through (its `max_connections` should be at least
             `concurrency`: a smaller pool caps it).
-        items: Prompts, dicts (`{"id", "inputs", "appends", ...start fields}`) or `BatchItem`\\ s.
+        items: Prompts, dicts (`{"id", "inputs", "appends", ...start fields}`) or `BatchItem` values.
         model: The model of every item (unless the item names its own).
         agent_id: The agent of every item, instead of a model.
         start: More start fields for every item (`instructions`, `completion_args`, ...).

@@ -4,12 +4,15 @@ A page's code runs in order in one namespace, so a later snippet may use what an
 made (a client, a function). Two kinds of code run:
 
 * each fenced `python` block, including those indented in tabs or lists;
+* each fenced `bash` block, run by bash with `mistral-conv` on the PATH (this checkout's CLI);
+  its output is `shell_output` in the namespace (`console` blocks, for installs and
+  long runs, are shown only);
 * hidden checks, `<!-- test` ... `-->` comments, which the site does not show: they script the
   local server (`server` is in the namespace) before a snippet, or assert what it did after.
 
 Snippets with top-level `await` run on one event loop kept for the page; the others run as a
 script does (so `asyncio.run(main())` works). A block that defines `test_` functions is a test
-file: it is run by pytest in a subprocess, with this package's pytest plugin. Code that imports
+file: it is run by pytest (in this process), with this package's pytest plugin. Code that imports
 the official `mistralai` SDK runs only when that is installed.
 
 Every snippet reaches the API through `MISTRAL_API_KEY` and `MISTRAL_BASE_URL`, set here to the
@@ -42,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SNIPPET_KEY = "docs-test-key"
 
 _CODE = re.compile(
-    r"^(?P<indent>[ \t]*)```python[^\n]*\n(?P<fenced>.*?)^(?P=indent)```[ \t]*$"
+    r"^(?P<indent>[ \t]*)```(?P<language>python|bash)[^\n]*\n(?P<fenced>.*?)^(?P=indent)```[ \t]*$"
     r"|^<!-- test\n(?P<hidden>.*?)^-->[ \t]*$",
     re.MULTILINE | re.DOTALL,
 )
@@ -56,6 +59,7 @@ class Snippet:
     line: int
     code: str
     hidden: bool
+    language: str = "python"
 
     @property
     def where(self) -> str:
@@ -78,7 +82,8 @@ def snippets(path: Path) -> list[Snippet]:
         hidden = match.group("hidden") is not None
         body = match.group("hidden") if hidden else match.group("fenced")
         line = text.count("\n", 0, match.start()) + 2
-        found.append(Snippet(path, line, textwrap.dedent(body), hidden))
+        language = "python" if hidden else match.group("language")
+        found.append(Snippet(path, line, textwrap.dedent(body), hidden, language))
     return found
 
 
@@ -105,14 +110,44 @@ filterwarnings = error
 """
 
 
-def run_test_file(snippet: Snippet, server: LocalConversationsServer, folder: Path) -> None:
-    """Runs a snippet that is a test file with pytest, in a fresh process, and requires it to pass."""
+class _Outcomes:
+    """Collects what an in-process pytest run did."""
+
+    def __init__(self) -> None:
+        self.passed: list[str] = []
+        self.failed: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self.failed.append(f"{report.nodeid}\n{report.longreprtext}")
+        elif report.when == "call" and report.passed:
+            self.passed.append(report.nodeid)
+
+
+def run_test_file(snippet: Snippet, folder: Path) -> None:
+    """Runs a snippet that is a test file with pytest (in this process) and requires it to pass."""
     test_file = folder / f"test_snippet_{snippet.line}.py"
     test_file.write_text(snippet.code, encoding="utf-8")
     (folder / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    outcomes = _Outcomes()
+    args = ["-q", "-p", "no:cacheprovider", "--rootdir", str(folder), "-c", str(folder / "pytest.ini")]
+    code = pytest.main([*args, str(test_file)], plugins=[outcomes])
+    failed = "\n".join(outcomes.failed)
+    assert code == 0 and not outcomes.failed, f"{snippet.where}: {len(outcomes.failed)} failed\n{failed}"
+    assert outcomes.passed, f"{snippet.where}: no test ran"
+
+
+def run_shell(snippet: Snippet, folder: Path) -> str:
+    """Runs a `bash` snippet in `folder`, with this checkout's `mistral-conv` first on the PATH."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    shim = bin_dir / "mistral-conv"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m mistral_conv "$@"\n', encoding="utf-8")
+    shim.chmod(0o755)
+    path = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "PATH": path, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
+        ["bash", "-euo", "pipefail", "-c", snippet.code],
         cwd=folder,
         env=env,
         capture_output=True,
@@ -120,7 +155,7 @@ def run_test_file(snippet: Snippet, server: LocalConversationsServer, folder: Pa
         timeout=120,
     )
     assert done.returncode == 0, f"{snippet.where}:\n{done.stdout}\n{done.stderr}"
-    assert re.search(r"\b[1-9]\d* passed\b", done.stdout), done.stdout
+    return done.stdout
 
 
 def run_page(path: Path, monkeypatch: pytest.MonkeyPatch, folder: Path) -> int:
@@ -137,8 +172,12 @@ def run_page(path: Path, monkeypatch: pytest.MonkeyPatch, folder: Path) -> int:
             for snippet in snippets(path):
                 if snippet.needs_official_sdk and importlib.util.find_spec("mistralai") is None:
                     continue
+                if snippet.language == "bash":
+                    namespace["shell_output"] = run_shell(snippet, folder)
+                    ran += 1
+                    continue
                 if snippet.is_test_file:
-                    run_test_file(snippet, server, folder)
+                    run_test_file(snippet, folder)
                     ran += 1
                     continue
                 source = "\n" * (snippet.line - 1) + snippet.code

@@ -6,12 +6,14 @@ a broken reference or a dead link; these tests cover what a build does not check
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .snippets import ROOT, Snippet, run_page, snippets
+from .snippets import ROOT, Snippet, run_page, run_test_file, snippets
 
 DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md") if snippets(p))
@@ -94,17 +96,18 @@ def test_a_snippet_that_is_a_test_file_runs_under_pytest(tmp_path: Path) -> None
     failing = Snippet(DOCS / "testing.md", 1, "def test_no() -> None:\n    assert 1 == 2\n", hidden=False)
     assert failing.is_test_file
     with pytest.raises(AssertionError, match="1 failed"):
-        from mistral_conv.testing import LocalConversationsServer
-
-        from .snippets import run_test_file
-
-        run_test_file(failing, LocalConversationsServer(), tmp_path)
+        run_test_file(failing, tmp_path)
 
 
-def _public_objects() -> list[tuple[str, object]]:
+@functools.cache
+def _package() -> Any:
+    """The package as griffe (the docs' reader) sees it, without importing it."""
     griffe = pytest.importorskip("griffe", reason="the docs extra is not installed")
-    loader = griffe.GriffeLoader(search_paths=[str(ROOT)])
-    package = loader.load("mistral_conv")
+    return griffe.GriffeLoader(search_paths=[str(ROOT)]).load("mistral_conv")
+
+
+def _public_objects() -> list[tuple[str, Any]]:
+    package = _package()
     found = []
     for module_name in PUBLIC_MODULES:
         module = package if module_name == "mistral_conv" else package[module_name.removeprefix("mistral_conv.")]
@@ -119,7 +122,7 @@ def _public_objects() -> list[tuple[str, object]]:
 def test_every_public_name_has_a_docstring() -> None:
     missing = []
     for path, obj in _public_objects():
-        target = obj.final_target if obj.is_alias else obj  # type: ignore[attr-defined]
+        target = obj.final_target if obj.is_alias else obj
         if not target.docstring:
             missing.append(path)
         if target.is_class:
@@ -136,8 +139,7 @@ def test_every_public_name_is_in_the_api_reference() -> None:
     directives = [
         d for page in (DOCS / "reference").glob("*.md") for d in re.findall(r"^::: ([\w.]+)", page.read_text(), re.M)
     ]
-    griffe = pytest.importorskip("griffe")
-    package = griffe.GriffeLoader(search_paths=[str(ROOT)]).load("mistral_conv")
+    package = _package()
     for directive in directives:
         obj = package if directive == "mistral_conv" else package[directive.removeprefix("mistral_conv.")]
         obj = obj.final_target if obj.is_alias else obj
@@ -151,7 +153,7 @@ def test_every_public_name_is_in_the_api_reference() -> None:
     missing = [
         path
         for path, obj in objects.items()
-        if (obj.final_target if obj.is_alias else obj).path not in documented  # type: ignore[attr-defined]
+        if (obj.final_target if obj.is_alias else obj).path not in documented
     ]
     assert not missing, f"public names missing from docs/reference: {missing}"
 

@@ -22,16 +22,14 @@ class RateLimit:
     Two token buckets, refilled continuously from the server's monotonic clock on each
     request (no background task):
 
-    `requests_per_second`
-        Every request of every route takes one unit; the bucket holds `burst` units
-        (default: one second's worth, at least 1) and starts full.
-    `tokens_per_minute`
-        Model tokens. A run (`POST`: start, append, restart) is let in while the bucket
-        has room (at least one token); once the responder answered, the run's
-        `usage.total_tokens` (exactly what the client sees) is taken from the bucket,
-        which may then go below zero: concurrent runs let in together can overshoot the
-        budget, and later runs wait until the debt is paid back. Reads and deletes are
-        not counted against it. The bucket holds one minute's worth and starts full.
+    - `requests_per_second`: every request of every route takes one unit; the bucket
+      holds `burst` units (default: one second's worth, at least 1) and starts full.
+    - `tokens_per_minute`: model tokens. A run (`POST`: start, append, restart) is let in
+      while the bucket has room (at least one token); once the responder answered, the
+      run's `usage.total_tokens` (exactly what the client sees) is taken from the bucket,
+      which may then go below zero: concurrent runs let in together can overshoot the
+      budget, and later runs wait until the debt is paid back. Reads and deletes are not
+      counted against it. The bucket holds one minute's worth and starts full.
 
     A 429 consumes no budget. Its `Retry-After` header is the time until both buckets
     have room again, in whole seconds rounded up and at least 1 (as the API sends it),
