@@ -13,7 +13,8 @@ made (a client, a function). Two kinds of code run:
 Snippets with top-level `await` run on one event loop kept for the page; the others run as a
 script does (so `asyncio.run(main())` works). A block that defines `test_` functions is a test
 file: it is run by pytest (in this process), with this package's pytest plugin. Code that imports
-the official `mistralai` SDK runs only when that is installed.
+the official `mistralai` SDK, or sits in a `=== "mistralai"` tab, runs only when that SDK is
+installed.
 
 Every snippet reaches the API through `MISTRAL_API_KEY` and `MISTRAL_BASE_URL`, set here to the
 page's local server; connecting anywhere but the loopback interface fails the test.
@@ -46,7 +47,7 @@ SNIPPET_KEY = "docs-test-key"
 
 _CODE = re.compile(
     r"^(?P<indent>[ \t]*)```(?P<language>python|bash)[^\n]*\n(?P<fenced>.*?)^(?P=indent)```[ \t]*$"
-    r"|^<!-- test\n(?P<hidden>.*?)^-->[ \t]*$",
+    r"|^(?P<hidden_indent>[ \t]*)<!-- test\n(?P<hidden>.*?)^(?P=hidden_indent)-->[ \t]*$",
     re.MULTILINE | re.DOTALL,
 )
 
@@ -60,6 +61,7 @@ class Snippet:
     code: str
     hidden: bool
     language: str = "python"
+    tab: str | None = None
 
     @property
     def where(self) -> str:
@@ -67,7 +69,9 @@ class Snippet:
 
     @property
     def needs_official_sdk(self) -> bool:
-        return re.search(r"^\s*(from|import) mistralai\b", self.code, re.MULTILINE) is not None
+        """Code of a `=== "mistralai"` tab, or code that imports that SDK."""
+        imports = re.search(r"^\s*(from|import) mistralai\b", self.code, re.MULTILINE) is not None
+        return imports or self.tab == "mistralai"
 
     @property
     def is_test_file(self) -> bool:
@@ -83,7 +87,9 @@ def snippets(path: Path) -> list[Snippet]:
         body = match.group("hidden") if hidden else match.group("fenced")
         line = text.count("\n", 0, match.start()) + 2
         language = "python" if hidden else match.group("language")
-        found.append(Snippet(path, line, textwrap.dedent(body), hidden, language))
+        indent = match.group("hidden_indent") if hidden else match.group("indent")
+        tabs = re.findall(r'^=== "([^"]+)"', text[: match.start()], re.MULTILINE) if indent else []
+        found.append(Snippet(path, line, textwrap.dedent(body), hidden, language, tabs[-1] if tabs else None))
     return found
 
 

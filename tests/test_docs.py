@@ -82,6 +82,13 @@ def test_hidden_checks_run_in_order_with_the_snippets(monkeypatch: pytest.Monkey
     assert run_page(page, monkeypatch, tmp_path) == 3
 
 
+def test_the_official_sdk_tabs_are_known_as_such() -> None:
+    by_tab = {s.tab for s in snippets(DOCS / "migration.md")}
+    assert by_tab == {"mistralai", "mistral_conv", None}
+    assert all(s.needs_official_sdk for s in snippets(DOCS / "migration.md") if s.tab == "mistralai")
+    assert not any(s.needs_official_sdk for s in snippets(DOCS / "migration.md") if s.tab == "mistral_conv")
+
+
 def test_snippets_cannot_leave_the_machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text(
