@@ -524,7 +524,14 @@ async def run_batch(
         on_result: Called with each result as it completes (in completion order).
         max_attempts: Tries of one request after failures that are safe to repeat.
 
-    Per-item failures are in the results (`error`), never raised.
+    Returns:
+        One result per item (of the shard), in input order; per-item failures are in the
+        results (`error`), never raised.
+
+    Raises:
+        InvalidRequestError: bad arguments, before anything is sent: `concurrency` under 1 or
+            over the client's pool, a `shard` that is not `(k, n)` with `0 <= k < n`, an item
+            without `inputs`, ids that repeat, `resume` without a checkpoint or `batch_id`.
     """
     if concurrency < 1:
         raise InvalidRequestError("concurrency", "must be at least 1")

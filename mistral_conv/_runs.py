@@ -259,35 +259,91 @@ class ConversationHandle(Generic[T]):
     # -- public --------------------------------------------------------------
 
     async def send(self, inputs: Inputs) -> RunResult[T]:
-        """Run the conversation on `inputs`: one turn, plus a turn per round of local tool calls."""
+        """Run the conversation on `inputs`: one turn, plus a turn per round of local tool calls.
+
+        Args:
+            inputs: A string (one user message) or a list of entries, as models or dicts.
+
+        Returns:
+            The run's result: `"completed"`, or `"paused"` on calls that wait for a confirmation.
+
+        Raises:
+            UnknownToolError: the model called a function that is not registered (nothing is appended).
+            ToolFailedError: a local tool failed and the handle has `on_tool_error="raise"`.
+            MaxRoundsError: the run reached the handle's `max_rounds` turns.
+            OutputParseError: the final answer does not decode into the handle's `output_type`.
+            TurnIncompleteError: a turn's inputs were stored but its run did not finish.
+            APIError: a request of the run failed, as the client's methods raise (a turn whose
+                outcome is unknown is settled from the history first).
+        """
         run = self._rounds(inputs, None, _Progress(), streaming=False)
         async for _ in run:
             pass
         return self._result
 
     def stream(self, inputs: Inputs) -> RunStream[T]:
-        """`send`, streamed: the model's events and the run's own, then `final_result()`."""
+        """`send`, streamed: the model's events and the run's own, then `final_result()`.
+
+        Nothing is sent until the stream is opened (`async with`, `open()` or the first read);
+        reading it raises what `send` raises.
+
+        Args:
+            inputs: A string (one user message) or a list of entries, as models or dicts.
+        """
         return RunStream(self, self._rounds(inputs, None, _Progress(), streaming=True))
 
     async def resume(self, state: RunState, decisions: Mapping[str, Decision]) -> RunResult[T]:
-        """Resume a paused run, with `"allow"` or `"deny"` for each pending call's `tool_call_id`."""
+        """Resume a paused run, with `"allow"` or `"deny"` for each pending call's `tool_call_id`.
+
+        Allowed local calls run, denied ones answer "The user denied this call."; server-side
+        calls go back as `tool_confirmations`.
+
+        Args:
+            state: The paused result's `state` (it may have been stored and decoded since).
+            decisions: `"allow"` or `"deny"` for every pending call, by `tool_call_id`.
+
+        Raises:
+            InvalidRequestError: a pending call has no decision, or a decision is neither
+                `"allow"` nor `"deny"` (nothing is sent).
+            UnknownToolError: the model called a function that is not registered (nothing is appended).
+            ToolFailedError: a local tool failed and the handle has `on_tool_error="raise"`.
+            MaxRoundsError: the run reached the handle's `max_rounds` turns.
+            OutputParseError: the final answer does not decode into the handle's `output_type`.
+            TurnIncompleteError: a turn's inputs were stored but its run did not finish.
+            APIError: a request of the run failed, as the client's methods raise.
+        """
         run = self._resumed(state, decisions, streaming=False)
         async for _ in run:
             pass
         return self._result
 
     def resume_stream(self, state: RunState, decisions: Mapping[str, Decision]) -> RunStream[T]:
-        """`resume`, streamed."""
+        """`resume`, streamed: reading it raises what `resume` raises."""
         return RunStream(self, self._resumed(state, decisions, streaming=True))
 
     async def history(self) -> ConversationHistory:
-        """Every stored entry of the conversation."""
+        """Every stored entry of the conversation.
+
+        Raises:
+            InvalidRequestError: the conversation has not started yet.
+            APIError: the request failed, as `client.history` raises.
+        """
         if self.id is None:
             raise InvalidRequestError("conversation_id", "the conversation has not started yet")
         return await self._client.history(self.id)
 
     async def restart(self, from_entry_id: str, inputs: Inputs) -> tuple[ConversationHandle[T], RunResult[T]]:
-        """Branch a new conversation from `from_entry_id` and run it: the new handle and its result."""
+        """Branch a new conversation from `from_entry_id` and run it: the new handle and its result.
+
+        Args:
+            from_entry_id: The id of the entry of this conversation to branch from.
+            inputs: A string (one user message) or a list of entries, as models or dicts.
+
+        Raises:
+            InvalidRequestError: this conversation has not started yet.
+            RunError: the new branch's run could not go on, as `send` raises.
+            APIError: a request failed, as the client's methods raise.
+        """
         if self.id is None:
             raise InvalidRequestError("conversation_id", "the conversation has not started yet")
         branch: ConversationHandle[T] = ConversationHandle(
@@ -623,7 +679,13 @@ class RunStream(Generic[T]):
                 yield event.content
 
     async def final_result(self) -> RunResult[T]:
-        """The run's result (reads the rest of the run first)."""
+        """The run's result (reads the rest of the run first).
+
+        Raises:
+            RunError: the run could not go on (`UnknownToolError`, `ToolFailedError`,
+                `MaxRoundsError`, `OutputParseError`, `TurnIncompleteError`).
+            APIError: a request of the run failed, as the client's methods raise.
+        """
         async for _ in self:
             pass
         return self._handle._result

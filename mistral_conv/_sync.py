@@ -145,7 +145,18 @@ def run_sync(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -
     one that is running an event loop (that loop is blocked until the call
     returns). A `KeyboardInterrupt` (or any exception raised in the waiting
     thread) cancels the call and waits briefly for its cleanup before propagating.
-    Raises `RuntimeError` when called from the SDK's own loop thread.
+
+    Args:
+        fn: The coroutine function to run.
+        *args: Its positional arguments.
+        **kwargs: Its keyword arguments.
+
+    Returns:
+        What `fn` returned.
+
+    Raises:
+        RuntimeError: called from the SDK's own loop thread.
+        ClientClosedError: the SDK's loop thread has stopped (the interpreter is exiting).
     """
     portal = _get_portal()
     done = threading.Event()

@@ -218,6 +218,10 @@ def tool(
         description: What the tool does (default: the docstring's summary).
         requires_confirmation: Pause the run before each call, for the caller to allow or deny it.
         timeout: Seconds one call may take; past it the model is told the tool timed out.
+
+    Raises:
+        InvalidRequestError: the function cannot be a tool: its name is not 1-64 letters, digits,
+            `_` or `-`, or a parameter is not a plain keyword.
     """
 
     def make(f: Callable[P, R]) -> LocalTool[P, R]:

@@ -58,7 +58,9 @@ async def relay(
         headers: More headers for the answer.
 
     Returns:
-        The answer, complete: the stream ended, failed or the browser left.
+        The answer, complete: the stream ended, failed or the browser left. An upstream failure
+        is never raised: before the first event it becomes a JSON answer, after it an `error`
+        event.
     """
     from aiohttp import web
 
