@@ -178,3 +178,27 @@ def test_rest_roles_are_left_only_in_modules_changed_elsewhere() -> None:
         str(p.relative_to(ROOT)) for p in (ROOT / "mistral_conv").rglob("*.py") if REST.search(p.read_text())
     }
     assert with_roles <= {f"mistral_conv/{name}" for name in REST_ROLES_ALLOWED}, sorted(with_roles)
+
+
+def test_rest_markup_becomes_markdown() -> None:
+    pytest.importorskip("griffe", reason="the docs extra is not installed")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "markdown_docstrings", DOCS / "_ext" / "markdown_docstrings.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rest = (
+        "Use :class:`ConversationStream` or :meth:`~mistral_conv.ConversationStream.aclose`,\n"
+        ":func:`the helper <mistral_conv.run_sync>` and ``code``. A state machine::\n\n"
+        "    NEW -> OPEN\n\nExample::\n\n    x = 1\n"
+    )
+    assert module.to_markdown(rest) == (
+        "Use `ConversationStream` or `aclose`,\n"
+        "`the helper` and `code`. A state machine:\n\n"
+        "    NEW -> OPEN\n\nFor example:\n\n    x = 1\n"
+    )
+    markdown = "Already `Markdown`: [x][mistral_conv.X], ```python fences```."
+    assert module.to_markdown(markdown) == markdown

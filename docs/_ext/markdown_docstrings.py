@@ -22,7 +22,7 @@ from typing import Any
 import griffe
 
 _ROLE = re.compile(r":(?:py:)?(?:class|meth|func|attr|mod|exc|data|obj|const):`([^`]+)`")
-_LITERAL = re.compile(r"``(?!`)(.+?)(?<!`)``")
+_LITERAL = re.compile(r"(?<!`)``(?!`)(.+?)(?<!`)``(?!`)")
 _LITERAL_BLOCK = re.compile(r"(?m)^(\s*)(\S.*?)\s*::$")
 _LONE_MARKER = re.compile(r"(?m)^[ \t]*::\n")
 
