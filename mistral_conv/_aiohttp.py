@@ -18,6 +18,7 @@ import aiohttp
 import yarl
 
 from ._errors import ClientClosedError, EventLoopError, InvalidRequestError, ResponseTooLargeError
+from ._events import PoolStats
 from ._transport import (
     ConnectError,
     ConnectTimeout,
@@ -233,6 +234,19 @@ class AiohttpTransport:
         if session is None or session.connector is None:
             return 0
         return len(session.connector._acquired)  # aiohttp exposes no public count
+
+    def pool_stats(self) -> PoolStats:
+        """Connections open, in use, and requests waiting for one (all zero before the first call)."""
+        session = self._session
+        connector = session.connector if session is not None else None
+        if connector is None or connector.closed:
+            return PoolStats(open=0, in_use=0, waiting=0, limit=self._max_connections or None)
+        # aiohttp has no public count: these three containers exist, with these meanings,
+        # from 3.10 to 3.14 (idle: key -> list or deque; waiters: key -> deque or dict).
+        in_use = len(getattr(connector, "_acquired", ()))
+        idle = sum(len(c) for c in getattr(connector, "_conns", {}).values())
+        waiting = sum(len(w) for w in getattr(connector, "_waiters", {}).values())
+        return PoolStats(open=in_use + idle, in_use=in_use, waiting=waiting, limit=connector.limit or None)
 
     @property
     def session(self) -> aiohttp.ClientSession | None:

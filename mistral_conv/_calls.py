@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._errors import (
     APIConnectionError,
@@ -34,6 +34,9 @@ from ._transport import (
     Transport,
     TransportError,
 )
+
+if TYPE_CHECKING:
+    from ._telemetry import Observer
 
 __all__ = [
     "Call",
@@ -172,6 +175,7 @@ class Runtime:
         "max_body_size",
         "max_event_size",
         "max_stream_size",
+        "obs",
         "retry",
         "transport",
     )
@@ -192,6 +196,7 @@ class Runtime:
         self.max_stream_size = max_stream_size
         self.inflight: set[Abortable] = set()
         self.closed = False
+        self.obs: Observer | None = None  # spans and hooks; None: nothing to report to
 
     def check_open(self) -> None:
         """Raise ``ClientClosedError`` once the client was closed."""
@@ -322,6 +327,8 @@ async def within(
 async def send_attempt(transport: Transport, call: Call, number: int, budget: float | None) -> HTTPResponse:
     """Send attempt ``number``; return a success response (headers in), else raise a ``Failure``."""
     started = time.monotonic()
+    if call.trace is not None:
+        transport = call.trace.transport(transport, number)
     failure: Failure
     try:
         resp = await transport.send(call.http_request(budget))

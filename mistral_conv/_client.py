@@ -23,11 +23,13 @@ from ._build import conversation_path, encode_body, inputs_value, require_non_ne
 from ._calls import Call, PlainCall, RawResponse, Runtime
 from ._closing import AsyncClosing
 from ._errors import InvalidRequestError, RequestOutcomeUnknownError, ResponseDecodeError
+from ._events import PoolStats
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
 from ._retry import RetryPolicy
 from ._streaming import ConversationStream
-from ._transport import Transport, is_loopback
+from ._telemetry import Observer
+from ._transport import Transport, is_loopback, pool_stats
 from ._version import __version__
 from .models import Conversation, ConversationHistory, ConversationMessages, ConversationResponse
 from .models._base import Result
@@ -254,6 +256,14 @@ class AsyncClientCore(AsyncClosing):
             max_stream_size=options["max_stream_size"],
         )
         self.log_bodies = bool(options["log_bodies"])
+        self._rt.obs = Observer.create(
+            options["tracer_provider"],
+            bool(options["trace_content"]),
+            options["on_request"],
+            options["on_response"],
+            options["on_retry"],
+            self.base_url,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -262,6 +272,14 @@ class AsyncClientCore(AsyncClosing):
     def transport(self) -> Transport:
         """The transport this client sends through."""
         return self._transport
+
+    def pool_stats(self) -> PoolStats | None:
+        """The connection pool now: connections open, in use, and requests waiting for one.
+
+        ``None`` when the transport keeps no pool it can report (a transport of your own
+        without a ``pool_stats()`` method). Cheap: it only counts.
+        """
+        return pool_stats(self._transport)
 
     async def aclose(self) -> None:
         """Close the client: every call and stream in flight ends at once with ``ClientClosedError``,
@@ -309,7 +327,7 @@ class AsyncClientCore(AsyncClosing):
         if params:
             url += "?" + urlencode(params)
         retry_unknown = options.get("retry_unknown_outcome")
-        return Call(
+        call = Call(
             method,
             path,
             operation,
@@ -322,6 +340,9 @@ class AsyncClientCore(AsyncClosing):
             timeout=Timeout.of(options.get("timeout"), self.timeout),
             stream=stream,
         )
+        if self._rt.obs is not None:
+            call.trace = self._rt.obs.trace(call)
+        return call
 
     def _body_call(
         self,
@@ -356,7 +377,8 @@ class AsyncClientCore(AsyncClosing):
         )
 
     async def _send(self, call: Call) -> RawResponse:
-        raw = await PlainCall(self._rt, call).run()
+        run = PlainCall(self._rt, call).run()
+        raw = await (run if call.trace is None else call.trace.plain(run))
         if self.log_bodies:
             log.debug("%s %s response body: %s", call.method, call.path, _clip(raw.body))
         return raw

@@ -31,10 +31,13 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ._errors import APIError, MistralError, RequestOutcomeUnknownError
 from ._options import Backoff
+
+if TYPE_CHECKING:
+    from ._telemetry import CallTrace
 
 __all__ = ["Failure", "Outcome", "RetryPolicy", "outcome_unknown", "status_outcome"]
 
@@ -76,7 +79,7 @@ class Failure(Exception):
 class CallInfo:
     """What the policy needs to know about one call."""
 
-    __slots__ = ("conversation_id", "max_retries", "method", "operation", "path", "retry_unknown")
+    __slots__ = ("conversation_id", "max_retries", "method", "operation", "path", "retry_unknown", "trace")
 
     def __init__(
         self,
@@ -93,6 +96,7 @@ class CallInfo:
         self.max_retries = max_retries
         self.retry_unknown = retry_unknown
         self.conversation_id = conversation_id
+        self.trace: CallTrace | None = None  # its span and hooks, when the client reports anywhere
 
     @property
     def stores_a_turn(self) -> bool:
@@ -158,7 +162,10 @@ class RetryPolicy:
             error = self.decide(call, caught, n)
             if error is not None:
                 raise error  # outside the except block: the Failure wrapper is not chained
-            await self.sleep(self._delay(call, caught, n))
+            delay = self._delay(call, caught, n)
+            if call.trace is not None:
+                call.trace.retrying(n, caught, delay)
+            await self.sleep(delay)
 
     def decide(self, call: CallInfo, failure: Failure, attempts: int) -> MistralError | None:
         """``None`` to retry ``failure``, else the error to raise (with ``attempts`` set)."""

@@ -315,6 +315,8 @@ class ConversationStream(AsyncClosing):
         if to not in TRANSITIONS[self._status]:
             raise RuntimeError(f"stream cannot move from {self._status.value} to {to.value}")
         self._status = to
+        if self._call.trace is not None:  # its span begins at OPENING and ends with the stream
+            self._call.trace.moved(to, self)
 
     async def _next_slow(self) -> ConversationEvent:
         if self._reading:

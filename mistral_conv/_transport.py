@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Protocol, runtime_checkable
 
 from ._errors import ResponseTooLargeError
+from ._events import PoolStats
 
 __all__ = [
     "ConnectError",
@@ -36,6 +37,7 @@ __all__ = [
     "TransportError",
     "is_loopback",
     "media_type",
+    "pool_stats",
     "request_id_of",
 ]
 
@@ -139,6 +141,9 @@ class Transport(Protocol):
     the status. It raises a :class:`TransportError` subclass for network failures and
     lets anything else (a bug, a bad argument) propagate as itself. Cancelling ``send``
     or a read must close the connection it was using.
+
+    A transport with a pool may also have ``pool_stats() -> PoolStats`` (optional, not part
+    of the protocol): ``client.pool_stats()`` returns what it says, and ``None`` without it.
     """
 
     async def send(self, request: HTTPRequest) -> HTTPResponse:
@@ -148,6 +153,13 @@ class Transport(Protocol):
     async def aclose(self) -> None:
         """Close every connection. Idempotent."""
         ...
+
+
+def pool_stats(transport: object) -> PoolStats | None:
+    """``transport.pool_stats()``, for a transport that has one (it is optional), else ``None``."""
+    stats = getattr(transport, "pool_stats", None)
+    result = stats() if stats is not None else None
+    return result if isinstance(result, PoolStats) else None
 
 
 class TransportError(Exception):
