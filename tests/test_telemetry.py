@@ -213,6 +213,12 @@ async def test_a_two_round_tool_run(
     server.responder = ScriptedResponder(
         [[call_function("add", {"a": 1, "b": 2, "note": ARGUMENT})], [reply_text(ANSWER)]]
     )
+
+    def add(a: int, b: int, note: str) -> str:
+        """Add two numbers (in a worker thread, starting a span of the app's own)."""
+        with provider.get_tracer("the app").start_as_current_span("inside the tool"):
+            return f"{a + b}"
+
     async with client_of(server, provider) as client:
         result = await client.conversation(model=MODEL, tools=[add]).send(PROMPT)
     by_name: dict[str, list[ReadableSpan]] = {}
@@ -222,6 +228,8 @@ async def test_a_two_round_tool_run(
     rounds = sorted(by_name["mistral_conv.round"], key=lambda s: attrs(s)["mistral_conv.round"])
     start, append = sorted(by_name[f"chat {MODEL}"], key=lambda s: s.start_time or 0)
     [tool_span] = by_name["execute_tool add"]
+    [inner] = by_name["inside the tool"]
+    assert inner.parent is not None and inner.parent.span_id == tool_span.context.span_id  # type: ignore[union-attr]
     assert run.parent is None and run.kind is SpanKind.INTERNAL
     assert attrs(run)["gen_ai.operation.name"] == "invoke_agent"
     assert attrs(run)["mistral_conv.rounds"] == 2
