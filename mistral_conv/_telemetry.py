@@ -128,7 +128,9 @@ class Observer:
     def tracer(self) -> Tracer | None:
         """The tracer, once a provider is known."""
         pending = self._pending
-        if pending is not None:
+        # opentelemetry's own global (None until a provider is set) spares the public lookup, which
+        # reads the environment, on every call; without that global, the public lookup it is.
+        if pending is not None and getattr(pending, "_TRACER_PROVIDER", True) is not None:
             provider = pending.get_tracer_provider()
             if not isinstance(provider, pending.ProxyTracerProvider):
                 self._tracer, self._pending = _tracer_of(pending, provider), None
