@@ -15,8 +15,8 @@ import msgspec
 __all__ = ["OnRequest", "OnResponse", "OnRetry", "PoolStats", "RequestEvent", "ResponseEvent", "RetryEvent"]
 
 
-class RequestEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """An attempt is about to be sent (``on_request``)."""
+class _AttemptEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """What every hook event says about the attempt it reports."""
 
     operation: str
     """The client method: ``"start"``, ``"append"``, ``"history"``, ... (streams: the same names)."""
@@ -32,15 +32,13 @@ class RequestEvent(msgspec.Struct, frozen=True, kw_only=True):
     """The conversation addressed, when the URL names one."""
 
 
-class ResponseEvent(msgspec.Struct, frozen=True, kw_only=True):
+class RequestEvent(_AttemptEvent, frozen=True, kw_only=True):
+    """An attempt is about to be sent (``on_request``)."""
+
+
+class ResponseEvent(_AttemptEvent, frozen=True, kw_only=True):
     """An attempt got its answer's status and headers, or failed without one (``on_response``)."""
 
-    operation: str
-    method: str
-    url: str
-    attempt: int
-    stream: bool
-    conversation_id: str | None
     status: int | None
     """The HTTP status; ``None`` when the attempt failed before an answer (see ``error_type``)."""
     request_id: str | None
@@ -51,16 +49,9 @@ class ResponseEvent(msgspec.Struct, frozen=True, kw_only=True):
     """The transport error's class name when there was no answer (e.g. ``"ConnectError"``)."""
 
 
-class RetryEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """A failed attempt will be sent again after ``delay`` seconds (``on_retry``)."""
+class RetryEvent(_AttemptEvent, frozen=True, kw_only=True):
+    """Attempt ``attempt`` failed and will be sent again after ``delay`` seconds (``on_retry``)."""
 
-    operation: str
-    method: str
-    url: str
-    attempt: int
-    """The attempt that failed; the next one is ``attempt + 1``."""
-    stream: bool
-    conversation_id: str | None
     delay: float
     """Seconds of back-off before the next attempt (the server's ``Retry-After`` when it sent one)."""
     error_type: str
@@ -70,6 +61,7 @@ class RetryEvent(msgspec.Struct, frozen=True, kw_only=True):
     status: int | None
     """The failed attempt's HTTP status, if it got one."""
     request_id: str | None
+    """The failed attempt's request id, if it got an answer."""
 
 
 class PoolStats(msgspec.Struct, frozen=True, kw_only=True):
