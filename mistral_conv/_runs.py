@@ -30,7 +30,7 @@ from ._errors import (
     TurnIncompleteError,
     UnknownToolError,
 )
-from ._telemetry import NO_RUN, RunTrace, traced_run
+from ._run_spans import NO_RUN, RunTrace, traced_run
 from ._tools import LocalTool, ToolArgumentsError, _schema, as_tool
 from .models import (
     AgentHandoffEntry,

@@ -8,9 +8,8 @@ stream's per-event path pays nothing. ``opentelemetry`` is never imported here u
 caller imported it (or passed a provider).
 
 Spans follow the OpenTelemetry GenAI semantic conventions: ``{operation} {model}`` CLIENT
-spans for turns (``chat``, or ``invoke_agent`` with an agent id), ``{method} {route}``
-CLIENT spans for the other calls, and for runs an INTERNAL ``invoke_agent`` span holding a
-span per round, which holds the turn's span and an ``execute_tool {name}`` span per tool.
+spans for turns (``chat``, or ``invoke_agent`` with an agent id), and ``{method} {route}``
+CLIENT spans for the other calls (a run's spans are in ``_run_spans.py``).
 Prompts, outputs, tool arguments and results are recorded only with ``trace_content=True``;
 an error's message never is (it may quote the request); headers, and so the key, never are.
 """
@@ -20,8 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -38,9 +36,8 @@ if TYPE_CHECKING:
     from ._calls import Call
     from ._retry import Failure
     from ._streaming import ConversationStream, StreamStatus
-    from .models import FunctionCallEntry
 
-__all__ = ["CallTrace", "Observer", "RunTrace", "traced_run"]
+__all__ = ["PROVIDER", "CallTrace", "Observer", "json_text"]
 
 log = logging.getLogger("mistral_conv")
 T = TypeVar("T")
@@ -218,9 +215,11 @@ class CallTrace:
                 attrs[name] = value
         if self.obs.content:
             if body.instructions:
-                attrs["gen_ai.system_instructions"] = _json([{"type": "text", "content": body.instructions}])
+                attrs["gen_ai.system_instructions"] = json_text(
+                    [{"type": "text", "content": body.instructions}]
+                )
             if body.inputs:
-                attrs["gen_ai.input.messages"] = _json(input_messages(msgspec.json.decode(body.inputs)))
+                attrs["gen_ai.input.messages"] = json_text(input_messages(msgspec.json.decode(body.inputs)))
         target = body.model or body.agent_id
         return f"{operation} {target}" if target else f"{operation} "
 
@@ -281,7 +280,7 @@ class CallTrace:
             response = state.response()
             extra.update(response_attributes(None, False, False, response))
             if self.obs.content and name == "done":
-                extra["gen_ai.output.messages"] = _json(
+                extra["gen_ai.output.messages"] = json_text(
                     output_messages(msgspec.to_builtins(response.outputs))
                 )
             failure = stream._failure if name == "failed" else None
@@ -375,143 +374,6 @@ class _Attempt:
         pass
 
 
-# -- runs --------------------------------------------------------------------------------
-
-
-class RunTrace:
-    """A run's span, a span per round, and a span per tool call."""
-
-    __slots__ = ("content", "round", "rounds", "span", "tracer")
-
-    def __init__(self, tracer: Tracer | None, content: bool) -> None:
-        self.tracer = tracer
-        self.content = content
-        self.span: Span | None = None
-        self.round: Span | None = None
-        self.rounds = 0
-
-    def begin(self, model: str | None) -> None:
-        from opentelemetry.trace import SpanKind
-
-        attrs: dict[str, Any] = {
-            "gen_ai.operation.name": "invoke_agent",
-            "gen_ai.provider.name": PROVIDER,
-            "gen_ai.system": PROVIDER,
-        }
-        if model:
-            attrs["gen_ai.request.model"] = model
-        assert self.tracer is not None
-        name = f"invoke_agent {model}" if model else "invoke_agent"
-        self.span = self.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attrs)
-
-    def next_round(self) -> None:
-        """A round begins (and the one before it ends)."""
-        if self.span is None or self.tracer is None:
-            return
-        from opentelemetry.trace import SpanKind, set_span_in_context
-
-        self._end_round()
-        self.rounds += 1
-        self.round = self.tracer.start_span(
-            "mistral_conv.round",
-            context=set_span_in_context(self.span),
-            kind=SpanKind.INTERNAL,
-            attributes={"mistral_conv.round": self.rounds},
-        )
-
-    def _end_round(self) -> None:
-        span, self.round = self.round, None
-        if span is not None:
-            span.end()
-
-    @contextmanager
-    def active(self) -> Iterator[None]:
-        """The current round as the current span, for calls and tools started inside (no yield inside)."""
-        span = self.round or self.span
-        if span is None:
-            yield
-            return
-        from opentelemetry.trace import use_span
-
-        with use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
-            yield
-
-    async def tool(
-        self,
-        run: Callable[[FunctionCallEntry, dict[str, str]], Awaitable[None]],
-        call: FunctionCallEntry,
-        results: dict[str, str],
-    ) -> None:
-        """Run one tool call inside its ``execute_tool`` span."""
-        if self.tracer is None:
-            await run(call, results)
-            return
-        from opentelemetry.trace import SpanKind, StatusCode
-
-        attrs: dict[str, Any] = {
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.provider.name": PROVIDER,
-            "gen_ai.tool.name": call.name,
-            "gen_ai.tool.call.id": call.tool_call_id,
-            "gen_ai.tool.type": "function",
-        }
-        if self.content:
-            arguments = call.arguments
-            attrs["gen_ai.tool.call.arguments"] = (
-                arguments if isinstance(arguments, str) else _json(arguments)
-            )
-        with self.tracer.start_as_current_span(
-            f"execute_tool {call.name}",
-            kind=SpanKind.INTERNAL,
-            attributes=attrs,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                await run(call, results)
-            except BaseException as exc:
-                span.set_attribute("error.type", type(exc).__name__)
-                span.set_status(StatusCode.ERROR, type(exc).__name__)
-                raise
-            if self.content and call.tool_call_id in results:
-                span.set_attribute("gen_ai.tool.call.result", results[call.tool_call_id])
-
-    def end(self, error: BaseException | None, conversation_id: str | None) -> None:
-        self._end_round()
-        span, self.span = self.span, None
-        if span is None:
-            return
-        span.set_attribute("mistral_conv.rounds", self.rounds)
-        if conversation_id:
-            span.set_attribute("gen_ai.conversation.id", conversation_id)
-        if error is not None and not isinstance(error, GeneratorExit):
-            from opentelemetry.trace import StatusCode
-
-            span.set_attribute("error.type", type(error).__name__)
-            span.set_status(StatusCode.ERROR, type(error).__name__)
-        span.end()
-
-
-NO_RUN = RunTrace(None, False)
-"""The run trace of a client without a tracer: every method does nothing."""
-
-
-async def traced_run(
-    trace: RunTrace, model: str | None, rounds: AsyncIterator[T], cid: Callable[[], str | None]
-) -> AsyncIterator[T]:
-    """``rounds`` inside the run's span (which ends with it, however it ends)."""
-    trace.begin(model)
-    error: BaseException | None = None
-    try:
-        async for item in rounds:
-            yield item
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
-        await rounds.aclose()  # type: ignore[attr-defined]
-        trace.end(error, cid())
-
-
-def _json(value: object) -> str:
+def json_text(value: object) -> str:
+    """``value`` as JSON text (an attribute value)."""
     return msgspec.json.encode(value).decode()
