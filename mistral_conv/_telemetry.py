@@ -16,6 +16,7 @@ an error's message never is (it may quote the request); headers, and so the key,
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 import time
@@ -26,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 
 from ._content import input_messages, output_messages, response_attributes
+from ._errors import InvalidRequestError
 from ._events import OnRequest, OnResponse, OnRetry, RequestEvent, ResponseEvent, RetryEvent
 from ._transport import HTTPRequest, HTTPResponse, Transport
 from ._version import __version__
@@ -105,6 +107,12 @@ class Observer:
         base_url: str,
     ) -> Observer | None:
         """The client's observer, or ``None`` when there is nothing to report to."""
+        hooks = {"on_request": on_request, "on_response": on_response, "on_retry": on_retry}
+        for name, hook in hooks.items():
+            if hook is not None and (not callable(hook) or inspect.iscoroutinefunction(hook)):
+                raise InvalidRequestError(
+                    name, "must be a plain function of one event (hooks are not awaited)"
+                )
         tracer, pending = None, None
         otel = sys.modules.get("opentelemetry.trace")  # imported by the caller, or not at all
         if tracer_provider is not None:

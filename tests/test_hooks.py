@@ -13,6 +13,7 @@ import pytest
 from mistral_conv import (
     AsyncConversationsClient,
     ConversationsClient,
+    InvalidRequestError,
     PoolStats,
     RequestEvent,
     ResponseEvent,
@@ -191,3 +192,11 @@ async def test_a_transport_without_pool_stats_reports_none(server: LocalConversa
             await client.start(model=MODEL, inputs="hi")
             assert client.pool_stats() is None
         assert plain.pool_stats() is not None
+
+
+async def test_an_async_function_is_refused_as_a_hook() -> None:
+    async def on_retry(event: RetryEvent) -> None:
+        pass
+
+    with pytest.raises(InvalidRequestError, match="on_retry: must be a plain function"):
+        AsyncConversationsClient(KEY, base_url="http://127.0.0.1:9", on_retry=on_retry)  # type: ignore[arg-type]
