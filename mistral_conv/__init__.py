@@ -34,6 +34,7 @@ from ._errors import (
     UnknownToolError,
     UnprocessableEntityError,
 )
+from ._events import PoolStats, RequestEvent, ResponseEvent, RetryEvent
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
 from ._streaming import ConversationStream, StreamStatus
@@ -118,11 +119,15 @@ __all__ = [
     "MistralError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PoolStats",
     "RateLimitError",
+    "RequestEvent",
     "RequestOutcomeUnknownError",
     "ResponseDecodeError",
+    "ResponseEvent",
     "ResponseInfo",
     "ResponseTooLargeError",
+    "RetryEvent",
     "StreamClosedError",
     "StreamError",
     "ConversationEvent",

@@ -1,12 +1,12 @@
-"""Stream accumulation: ``accumulate(state, event) -> state``, and the response it rebuilds.
+"""Stream accumulation: `accumulate(state, event) -> state`, and the response it rebuilds.
 
-``accumulate`` does no I/O and touches nothing but ``state``; it is linear in
+`accumulate` does no I/O and touches nothing but `state`; it is linear in
 the length of the stream (text fragments are collected and joined once, by
-:meth:`StreamState.response`). Rebuilding follows the wire reference §7.3:
-entries are keyed by ``output_index`` and ``id``; string deltas with the same
-``content_index`` concatenate; a chunk object takes its own index; function
+`StreamState.response`). Rebuilding follows the wire reference §7.3:
+entries are keyed by `output_index` and `id`; string deltas with the same
+`content_index` concatenate; a chunk object takes its own index; function
 call and tool arguments concatenate in arrival order; consecutive thinking
-deltas at one ``content_index`` merge.
+deltas at one `content_index` merge.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class _FunctionCall:
 
 
 class _ToolExecution:
-    # ``head``: the arguments of started events (normally one), which come before every delta's.
+    # `head`: the arguments of started events (normally one), which come before every delta's.
     __slots__ = ("args", "event", "head", "info", "name")
 
     def __init__(
@@ -188,7 +188,7 @@ _Builder = _Message | _FunctionCall | _ToolExecution | _Handoff
 
 
 class StreamState:
-    """What a stream has delivered so far. ``response()`` rebuilds it as a ConversationResponse."""
+    """What a stream has delivered so far. `response()` rebuilds it as a ConversationResponse."""
 
     __slots__ = ("builders", "conversation_id", "done", "error", "events", "hot", "usage")
 
@@ -219,7 +219,7 @@ class StreamState:
 
 
 def accumulate(state: StreamState, event: ConversationEvent | UnknownEvent) -> StreamState:
-    """Fold one event into ``state`` and return it."""
+    """Fold one event into `state` and return it."""
     state.events += 1
     state.hot = None
     if isinstance(event, MessageOutputDeltaEvent):
@@ -261,10 +261,10 @@ def accumulate(state: StreamState, event: ConversationEvent | UnknownEvent) -> S
 def accumulate_batch(
     state: StreamState, events: list[ConversationEvent | UnknownEvent], texts: list[str] | None = None
 ) -> StreamState:
-    """Fold ``events`` into ``state``: exactly ``accumulate`` on each, with a fast path for runs of
+    """Fold `events` into `state`: exactly `accumulate` on each, with a fast path for runs of
     string deltas that extend the same text (the bulk of every stream).
 
-    When ``texts`` is given, the string deltas of ``events`` are appended to it, in order.
+    When `texts` is given, the string deltas of `events` are appended to it, in order.
     """
     extended = 0
     i, n = 0, len(events)

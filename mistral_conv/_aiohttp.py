@@ -1,6 +1,6 @@
 """The default transport, over aiohttp: the only module of the package that imports it.
 
-It turns aiohttp's exceptions into the seam's :class:`TransportError` classes, raised
+It turns aiohttp's exceptions into the seam's `TransportError` classes, raised
 outside aiohttp's own exception context, so no aiohttp object (some hold the request's
 headers, and so the API key) is reachable from what the client raises.
 """
@@ -18,6 +18,7 @@ import aiohttp
 import yarl
 
 from ._errors import ClientClosedError, EventLoopError, InvalidRequestError, ResponseTooLargeError
+from ._events import PoolStats
 from ._transport import (
     ConnectError,
     ConnectTimeout,
@@ -44,7 +45,7 @@ _NO_CEIL = 1e12
 
 
 def env_proxy(url: yarl.URL) -> str | None:
-    """The proxy the environment sets for ``url`` (``*_PROXY`` variables, minus ``NO_PROXY``)."""
+    """The proxy the environment sets for `url` (`*_PROXY` variables, minus `NO_PROXY`)."""
     proxy = urllib.request.getproxies().get(url.scheme)
     if not proxy or (url.host and urllib.request.proxy_bypass(url.host)):
         return None
@@ -105,10 +106,10 @@ class _Chunks:
 
 
 class _Inflating:
-    """A compressed body's chunks, inflated at most ``_STEP`` bytes at a time.
+    """A compressed body's chunks, inflated at most `_STEP` bytes at a time.
 
     A small compressed chunk can inflate to gigabytes (a compression bomb): no single step
-    produces more than ``_STEP`` bytes, so what a reader keeps is bounded by its own limit.
+    produces more than `_STEP` bytes, so what a reader keeps is bounded by its own limit.
     """
 
     __slots__ = ("_chunks", "_encoding", "_z")
@@ -192,17 +193,17 @@ class AiohttpResponse(HTTPResponse):
 
 
 class AiohttpTransport:
-    """Sends requests over one lazily created ``aiohttp.ClientSession``.
+    """Sends requests over one lazily created `aiohttp.ClientSession`.
 
     The session is created inside the running event loop on first use. Proxy
-    variables (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``, …) are read then, once
-    per host, rather than through aiohttp's ``trust_env``, which looks them (and
-    ``~/.netrc``) up in a worker thread on every request: two thread hops a call,
-    and a ``~/.netrc`` entry for the API host would clash with the key.
-    ``max_connections`` sizes the pool; ``verify_ssl`` checks certificates. A request
-    with credentials to a plain ``http://`` URL is refused when it would go through a
+    variables (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, …) are read then, once
+    per host, rather than through aiohttp's `trust_env`, which looks them (and
+    `~/.netrc`) up in a worker thread on every request: two thread hops a call,
+    and a `~/.netrc` entry for the API host would clash with the key.
+    `max_connections` sizes the pool; `verify_ssl` checks certificates. A request
+    with credentials to a plain `http://` URL is refused when it would go through a
     proxy that is not on this machine (the key would cross the network in plain text),
-    unless ``allow_insecure_http``.
+    unless `allow_insecure_http`.
     """
 
     def __init__(
@@ -233,6 +234,19 @@ class AiohttpTransport:
         if session is None or session.connector is None:
             return 0
         return len(session.connector._acquired)  # aiohttp exposes no public count
+
+    def pool_stats(self) -> PoolStats:
+        """Connections open, in use, and requests waiting for one (all zero before the first call)."""
+        session = self._session
+        connector = session.connector if session is not None else None
+        if connector is None or connector.closed:
+            return PoolStats(open=0, in_use=0, waiting=0, limit=self._max_connections or None)
+        # aiohttp has no public count: these three containers exist, with these meanings,
+        # from 3.10 to 3.14 (idle: key -> list or deque; waiters: key -> deque or dict).
+        in_use = len(getattr(connector, "_acquired", ()))
+        idle = sum(len(c) for c in getattr(connector, "_conns", {}).values())
+        waiting = sum(len(w) for w in getattr(connector, "_waiters", {}).values())
+        return PoolStats(open=in_use + idle, in_use=in_use, waiting=waiting, limit=connector.limit or None)
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
@@ -274,7 +288,7 @@ class AiohttpTransport:
         return parsed, self._proxies[key]
 
     async def send(self, request: HTTPRequest) -> HTTPResponse:
-        """Send ``request``; return once the status line and headers are in."""
+        """Send `request`; return once the status line and headers are in."""
         session = self._get_session()
         url, proxy = self._url(request.url)
         if proxy is not None and url.scheme == "http" and not self._allow_insecure_http:

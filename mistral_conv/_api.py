@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ._client import AsyncClientCore, suggest, suggest_async
 from ._errors import RequestOutcomeUnknownError
+from ._events import RequestEvent, ResponseEvent, RetryEvent
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
 from ._streaming import ConversationStream
@@ -29,6 +30,8 @@ from .models import (
 )
 
 if TYPE_CHECKING:  # annotations only: the run layer and the dict types load on first use
+    from opentelemetry.trace import TracerProvider
+
     from ._runs import ConversationHandle
     from ._tools import LocalTool
     from .types import CompletionArgsParam, GuardrailConfigParam, Inputs, ToolCallConfirmationParam, ToolParam
@@ -70,6 +73,11 @@ class AsyncConversationsClient(AsyncClientCore):
         max_stream_size: int = 268_435_456,
         log_bodies: bool = False,
         transport: Transport | None = None,
+        tracer_provider: TracerProvider | None = None,
+        trace_content: bool = False,
+        on_request: Callable[[RequestEvent], None] | None = None,
+        on_response: Callable[[ResponseEvent], None] | None = None,
+        on_retry: Callable[[RetryEvent], None] | None = None,
     ) -> None:
         """Create a client; no connection is made until the first call.
 
@@ -99,6 +107,18 @@ class AsyncConversationsClient(AsyncClientCore):
             log_bodies: Log request and response bodies at DEBUG on the `mistral_conv` logger.
             transport: A transport to send through instead of the default `AiohttpTransport` (see
                 `mistral_conv.transport`); the client closes it when it closes.
+            tracer_provider: The OpenTelemetry tracer provider for this client's spans (the `otel`
+                extra); by default the global one, when `opentelemetry` was imported before the
+                client was made. `NoOpTracerProvider()` turns spans off.
+            trace_content: Record prompts, instructions, outputs and tool arguments and results in
+                spans (`gen_ai.input.messages`, ...). Off by default: spans hold ids, models and
+                counts only.
+            on_request: Called on the event loop before each attempt is sent (see
+                `docs/observability.md`); what it raises is logged and ignored.
+            on_response: Called on the event loop when an attempt's answer arrives (status and
+                headers), or it failed without one; what it raises is logged and ignored.
+            on_retry: Called on the event loop when a failed attempt is about to be retried, with
+                the back-off delay; what it raises is logged and ignored.
         """
         self._setup(
             api_key,
@@ -117,6 +137,11 @@ class AsyncConversationsClient(AsyncClientCore):
                 "max_stream_size": max_stream_size,
                 "log_bodies": log_bodies,
                 "transport": transport,
+                "tracer_provider": tracer_provider,
+                "trace_content": trace_content,
+                "on_request": on_request,
+                "on_response": on_response,
+                "on_retry": on_retry,
             },
         )
 
@@ -1030,6 +1055,11 @@ class ConversationsClient(SyncClientCore):
         max_stream_size: int = 268_435_456,
         log_bodies: bool = False,
         transport: Transport | None = None,
+        tracer_provider: TracerProvider | None = None,
+        trace_content: bool = False,
+        on_request: Callable[[RequestEvent], None] | None = None,
+        on_response: Callable[[ResponseEvent], None] | None = None,
+        on_retry: Callable[[RetryEvent], None] | None = None,
     ) -> None:
         """Create a client; no connection is made until the first call.
 
@@ -1059,6 +1089,18 @@ class ConversationsClient(SyncClientCore):
             log_bodies: Log request and response bodies at DEBUG on the `mistral_conv` logger.
             transport: A transport to send through instead of the default `AiohttpTransport` (see
                 `mistral_conv.transport`); the client closes it when it closes.
+            tracer_provider: The OpenTelemetry tracer provider for this client's spans (the `otel`
+                extra); by default the global one, when `opentelemetry` was imported before the
+                client was made. `NoOpTracerProvider()` turns spans off.
+            trace_content: Record prompts, instructions, outputs and tool arguments and results in
+                spans (`gen_ai.input.messages`, ...). Off by default: spans hold ids, models and
+                counts only.
+            on_request: Called on the event loop before each attempt is sent (see
+                `docs/observability.md`); what it raises is logged and ignored.
+            on_response: Called on the event loop when an attempt's answer arrives (status and
+                headers), or it failed without one; what it raises is logged and ignored.
+            on_retry: Called on the event loop when a failed attempt is about to be retried, with
+                the back-off delay; what it raises is logged and ignored.
         """
         self._setup(
             AsyncConversationsClient(
@@ -1077,6 +1119,11 @@ class ConversationsClient(SyncClientCore):
                 max_stream_size=max_stream_size,
                 log_bodies=log_bodies,
                 transport=transport,
+                tracer_provider=tracer_provider,
+                trace_content=trace_content,
+                on_request=on_request,
+                on_response=on_response,
+                on_retry=on_retry,
             ),
         )
 

@@ -1,9 +1,9 @@
 """One call's life above the transport seam: its attempts, its limits, and how a close ends it.
 
-``Runtime`` is what a client owns: the transport, the retry policy, and the set of
-calls and streams in flight, which ``aclose()`` ends with ``ClientClosedError``.
+`Runtime` is what a client owns: the transport, the retry policy, and the set of
+calls and streams in flight, which `aclose()` ends with `ClientClosedError`.
 A call or stream waiting on I/O is woken by cancelling the task that waits (the
-only way that reaches any transport's pending read); ``Guard`` keeps that
+only way that reaches any transport's pending read); `Guard` keeps that
 cancellation apart from the caller's own, so neither is lost.
 """
 
@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._errors import (
     APIConnectionError,
@@ -34,6 +34,9 @@ from ._transport import (
     Transport,
     TransportError,
 )
+
+if TYPE_CHECKING:
+    from ._telemetry import Observer
 
 __all__ = [
     "Call",
@@ -84,7 +87,7 @@ class Call(CallInfo):
         self.stream = stream
 
     def http_request(self, budget: float | None) -> HTTPRequest:
-        """The request of one attempt whose phase may last ``budget`` seconds."""
+        """The request of one attempt whose phase may last `budget` seconds."""
         t = self.timeout
         connect, pool, read = t.connect, None, t.read
         if budget is not None:
@@ -109,8 +112,8 @@ class Call(CallInfo):
 class Guard:
     """Wakes the task waiting on a call's I/O when the call must end (close, abort).
 
-    ``enter()`` names the waiting task and notes how many cancellations it already had
-    (a call made while the task is itself being cancelled); ``leave()`` forgets it.
+    `enter()` names the waiting task and notes how many cancellations it already had
+    (a call made while the task is itself being cancelled); `leave()` forgets it.
     """
 
     __slots__ = ("base", "left", "requested", "task")
@@ -148,7 +151,7 @@ class Guard:
         return self.left
 
     def caught(self) -> bool:
-        """In ``except CancelledError``: whether it was only this guard's cancellation (then consumed)."""
+        """In `except CancelledError`: whether it was only this guard's cancellation (then consumed)."""
         if not self.requested or self.task is None:
             return False
         self.requested = False
@@ -159,7 +162,7 @@ class Abortable(Protocol):
     """A call or stream in flight, which the client's close must end."""
 
     async def _abort(self, error: ClientClosedError) -> asyncio.Event | None:
-        """End it with ``error``; returns an event to wait on while its task unwinds, if one must."""
+        """End it with `error`; returns an event to wait on while its task unwinds, if one must."""
         ...
 
 
@@ -172,6 +175,7 @@ class Runtime:
         "max_body_size",
         "max_event_size",
         "max_stream_size",
+        "obs",
         "retry",
         "transport",
     )
@@ -192,9 +196,10 @@ class Runtime:
         self.max_stream_size = max_stream_size
         self.inflight: set[Abortable] = set()
         self.closed = False
+        self.obs: Observer | None = None  # spans and hooks; None: nothing to report to
 
     def check_open(self) -> None:
-        """Raise ``ClientClosedError`` once the client was closed."""
+        """Raise `ClientClosedError` once the client was closed."""
         if self.closed:
             raise ClientClosedError("the client is closed; create a new one")
 
@@ -206,7 +211,7 @@ class Runtime:
             after_fork()
 
     async def aclose(self) -> None:
-        """End everything in flight with ``ClientClosedError``, then close the transport."""
+        """End everything in flight with `ClientClosedError`, then close the transport."""
         self.closed = True
         waits: list[Coroutine[Any, Any, object]] = []
         for item in list(self.inflight):
@@ -253,7 +258,7 @@ class PlainCall:
         return self._guard.interrupt()
 
     async def run(self) -> RawResponse:
-        """Run the call to its answer; raise its final error, or ``ClientClosedError`` on close."""
+        """Run the call to its answer; raise its final error, or `ClientClosedError` on close."""
         rt = self._rt
         rt.check_open()
         guard = self._guard
@@ -307,7 +312,7 @@ async def within(
     run: Callable[[int, float | None], Awaitable[T]],
     number: int,
 ) -> T:
-    """``await run(number, limit)`` within ``limit`` seconds; past it, an outcome-unknown timeout."""
+    """`await run(number, limit)` within `limit` seconds; past it, an outcome-unknown timeout."""
     if limit is None:
         return await run(number, None)
     try:
@@ -320,8 +325,10 @@ async def within(
 
 
 async def send_attempt(transport: Transport, call: Call, number: int, budget: float | None) -> HTTPResponse:
-    """Send attempt ``number``; return a success response (headers in), else raise a ``Failure``."""
+    """Send attempt `number`; return a success response (headers in), else raise a `Failure`."""
     started = time.monotonic()
+    if call.trace is not None:
+        transport = call.trace.transport(transport, number)
     failure: Failure
     try:
         resp = await transport.send(call.http_request(budget))

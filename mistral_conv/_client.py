@@ -1,7 +1,7 @@
 """The async client's core: request building, sending and decoding behind the generated methods.
 
 The public methods themselves, with their explicit signatures, are generated into
-``_api.py`` from ``_spec.py``; each hands its arguments to a method here.
+`_api.py` from `_spec.py`; each hands its arguments to a method here.
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from ._build import conversation_path, encode_body, inputs_value, require_non_ne
 from ._calls import Call, PlainCall, RawResponse, Runtime
 from ._closing import AsyncClosing
 from ._errors import InvalidRequestError, RequestOutcomeUnknownError, ResponseDecodeError
+from ._events import PoolStats
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
 from ._retry import RetryPolicy
 from ._streaming import ConversationStream
-from ._transport import Transport, is_loopback
+from ._telemetry import Observer
+from ._transport import Transport, is_loopback, pool_stats
 from ._version import __version__
 from .models import Conversation, ConversationHistory, ConversationMessages, ConversationResponse
 from .models._base import Result
@@ -101,7 +103,7 @@ def check_header(field: str, name: object, value: object) -> None:
 
 
 class Headers(dict[str, str]):
-    """Request headers whose ``repr`` hides the credentials (they hold the API key)."""
+    """Request headers whose `repr` hides the credentials (they hold the API key)."""
 
     __slots__ = ()
 
@@ -113,7 +115,7 @@ _SECRET = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 def _base_url(base_url: str, has_key: bool, allow_insecure_http: bool) -> str:
-    """``base_url`` checked: an http(s) URL, and no key in plain text to a non-loopback host."""
+    """`base_url` checked: an http(s) URL, and no key in plain text to a non-loopback host."""
     if not isinstance(base_url, str):
         raise InvalidRequestError("base_url", f"must be a string, got {type(base_url).__name__}")
     url = base_url.rstrip("/")
@@ -147,7 +149,7 @@ _COMPLETION_ARGS = frozenset(
 
 
 def _unknown_argument(key: str, operation: str, known: frozenset[str]) -> str:
-    """Why ``key`` is refused, with the argument that was probably meant."""
+    """Why `key` is refused, with the argument that was probably meant."""
     problem = f"is not an argument of {operation}()"
     if key in _COMPLETION_ARGS and "completion_args" in known:
         return f"{problem}; it is a field of completion_args: completion_args={{{key!r}: ...}}"
@@ -160,9 +162,9 @@ R = TypeVar("R")
 
 
 def suggest(method: Callable[P, R]) -> Callable[P, R]:
-    """Wrap a public method so that an unknown keyword raises :class:`InvalidRequestError` with the
-    argument that was probably meant ("did you mean", or a pointer into ``completion_args``), and a
-    missing one names itself. See :func:`suggest_async` for coroutine functions."""
+    """Wrap a public method so that an unknown keyword raises `InvalidRequestError` with the
+    argument that was probably meant ("did you mean", or a pointer into `completion_args`), and a
+    missing one names itself. See `suggest_async` for coroutine functions."""
 
     @functools.wraps(method)
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -177,7 +179,7 @@ def suggest(method: Callable[P, R]) -> Callable[P, R]:
 
 
 def suggest_async(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-    """:func:`suggest` for a coroutine function; the wrapper is one too (``inspect`` and mocks see it)."""
+    """`suggest` for a coroutine function; the wrapper is one too (`inspect` and mocks see it)."""
 
     @functools.wraps(method)
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -191,13 +193,13 @@ def suggest_async(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Co
 
 
 def _raised_inside(exc: BaseException) -> bool:
-    """Whether ``exc`` came from inside the called method, not from binding its arguments."""
+    """Whether `exc` came from inside the called method, not from binding its arguments."""
     tb = exc.__traceback__
     return tb is None or tb.tb_next is not None
 
 
 def _misuse(method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception | None:
-    """The :class:`InvalidRequestError` for a call that did not bind: an unknown or a missing keyword."""
+    """The `InvalidRequestError` for a call that did not bind: an unknown or a missing keyword."""
     params = inspect.signature(method).parameters
     positional = [p for p in params.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
     if len(args) > len(positional):  # arguments given by position: Python's own message says it best
@@ -215,7 +217,7 @@ def _misuse(method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
 
 
 class AsyncClientCore(AsyncClosing):
-    """The work behind :class:`AsyncConversationsClient`'s generated methods (see ``_api.py``)."""
+    """The work behind `AsyncConversationsClient`'s generated methods (see `_api.py`)."""
 
     def _setup(self, api_key: str | None, options: dict[str, Any]) -> None:
         max_retries: int = options["max_retries"]
@@ -254,6 +256,14 @@ class AsyncClientCore(AsyncClosing):
             max_stream_size=options["max_stream_size"],
         )
         self.log_bodies = bool(options["log_bodies"])
+        self._rt.obs = Observer.create(
+            options["tracer_provider"],
+            bool(options["trace_content"]),
+            options["on_request"],
+            options["on_response"],
+            options["on_retry"],
+            self.base_url,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -263,9 +273,17 @@ class AsyncClientCore(AsyncClosing):
         """The transport this client sends through."""
         return self._transport
 
+    def pool_stats(self) -> PoolStats | None:
+        """The connection pool now: connections open, in use, and requests waiting for one.
+
+        `None` when the transport keeps no pool it can report (a transport of your own
+        without a `pool_stats()` method). Cheap: it only counts.
+        """
+        return pool_stats(self._transport)
+
     async def aclose(self) -> None:
-        """Close the client: every call and stream in flight ends at once with ``ClientClosedError``,
-        then the connections close. Later calls raise ``ClientClosedError``. Idempotent."""
+        """Close the client: every call and stream in flight ends at once with `ClientClosedError`,
+        then the connections close. Later calls raise `ClientClosedError`. Idempotent."""
         await self._rt.aclose()
 
     # -- request plumbing ------------------------------------------------
@@ -309,7 +327,7 @@ class AsyncClientCore(AsyncClosing):
         if params:
             url += "?" + urlencode(params)
         retry_unknown = options.get("retry_unknown_outcome")
-        return Call(
+        call = Call(
             method,
             path,
             operation,
@@ -322,6 +340,9 @@ class AsyncClientCore(AsyncClosing):
             timeout=Timeout.of(options.get("timeout"), self.timeout),
             stream=stream,
         )
+        if self._rt.obs is not None:
+            call.trace = self._rt.obs.trace(call)
+        return call
 
     def _body_call(
         self,
@@ -356,7 +377,8 @@ class AsyncClientCore(AsyncClosing):
         )
 
     async def _send(self, call: Call) -> RawResponse:
-        raw = await PlainCall(self._rt, call).run()
+        run = PlainCall(self._rt, call).run()
+        raw = await (run if call.trace is None else call.trace.plain(run))
         if self.log_bodies:
             log.debug("%s %s response body: %s", call.method, call.path, _clip(raw.body))
         return raw

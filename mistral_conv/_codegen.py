@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ._client import AsyncClientCore, suggest, suggest_async
 from ._errors import RequestOutcomeUnknownError
+from ._events import RequestEvent, ResponseEvent, RetryEvent
 from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
 from ._streaming import ConversationStream
@@ -76,6 +77,8 @@ from .models import (
 )
 
 if TYPE_CHECKING:  # annotations only: the run layer and the dict types load on first use
+    from opentelemetry.trace import TracerProvider
+
     from ._runs import ConversationHandle
     from ._tools import LocalTool
     from .types import CompletionArgsParam, GuardrailConfigParam, Inputs, ToolCallConfirmationParam, ToolParam

@@ -7,18 +7,18 @@ class              failures                                         retried for
 =================  ===============================================  ====================================
 not sent           no connection: DNS, refused, TLS, connect        every method
                    limit, the wait for a pooled connection
-refused            the answer says it was not processed: 408,       every method, after ``Retry-After``
+refused            the answer says it was not processed: 408,       every method, after `Retry-After`
                    409, 429, 503                                    when the server sent one
-outcome unknown    the request went out, then the connection        GET and DELETE; ``start``, ``append``
-                   broke, a time limit passed, or the answer        and ``restart`` only with
-                   was another 5xx (500, 502, 504, …)                ``retry_unknown_outcome=True``
+outcome unknown    the request went out, then the connection        GET and DELETE; `start`, `append`
+                   broke, a time limit passed, or the answer        and `restart` only with
+                   was another 5xx (500, 502, 504, …)                `retry_unknown_outcome=True`
 final              every other status, a body too large or          never
                    unreadable, an error event in a stream
 =================  ===============================================  ====================================
 
-``start``, ``append`` and ``restart`` store and bill a turn, and the API has no
-idempotency key: an unknown outcome there raises :class:`RequestOutcomeUnknownError`
-instead of sending the turn again. Only :class:`Failure` is caught here; the attempt
+`start`, `append` and `restart` store and bill a turn, and the API has no
+idempotency key: an unknown outcome there raises `RequestOutcomeUnknownError`
+instead of sending the turn again. Only `Failure` is caught here; the attempt
 functions turn transport, OS and timeout errors into it, and let anything else (a bug,
 a bad argument) propagate as itself.
 """
@@ -31,10 +31,13 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ._errors import APIError, MistralError, RequestOutcomeUnknownError
 from ._options import Backoff
+
+if TYPE_CHECKING:
+    from ._telemetry import CallTrace
 
 __all__ = ["Failure", "Outcome", "RetryPolicy", "outcome_unknown", "status_outcome"]
 
@@ -76,7 +79,7 @@ class Failure(Exception):
 class CallInfo:
     """What the policy needs to know about one call."""
 
-    __slots__ = ("conversation_id", "max_retries", "method", "operation", "path", "retry_unknown")
+    __slots__ = ("conversation_id", "max_retries", "method", "operation", "path", "retry_unknown", "trace")
 
     def __init__(
         self,
@@ -93,6 +96,7 @@ class CallInfo:
         self.max_retries = max_retries
         self.retry_unknown = retry_unknown
         self.conversation_id = conversation_id
+        self.trace: CallTrace | None = None  # its span and hooks, when the client reports anywhere
 
     @property
     def stores_a_turn(self) -> bool:
@@ -108,7 +112,7 @@ def outcome_unknown(
     partial: object = None,
     conversation_id: str | None = None,
 ) -> RequestOutcomeUnknownError:
-    """The error for a turn that was sent and may have been stored; ``reason`` becomes its cause."""
+    """The error for a turn that was sent and may have been stored; `reason` becomes its cause."""
     cid = conversation_id or call.conversation_id
     where = f" in conversation {cid}" if cid else ""
     error = RequestOutcomeUnknownError(
@@ -130,7 +134,7 @@ def outcome_unknown(
 class RetryPolicy:
     """Runs attempts of a call until one succeeds or a failure may not be retried.
 
-    ``sleep`` is how it waits between attempts (replaceable in tests); ``random``
+    `sleep` is how it waits between attempts (replaceable in tests); `random`
     draws the jitter.
     """
 
@@ -147,7 +151,7 @@ class RetryPolicy:
         self.random = random
 
     async def run(self, call: CallInfo, attempt: Callable[[int], Awaitable[T]]) -> T:
-        """``await attempt(n)`` for n = 1, 2, … until it returns; raise the final error otherwise."""
+        """`await attempt(n)` for n = 1, 2, … until it returns; raise the final error otherwise."""
         n = 0
         while True:
             n += 1
@@ -158,10 +162,13 @@ class RetryPolicy:
             error = self.decide(call, caught, n)
             if error is not None:
                 raise error  # outside the except block: the Failure wrapper is not chained
-            await self.sleep(self._delay(call, caught, n))
+            delay = self._delay(call, caught, n)
+            if call.trace is not None:
+                call.trace.retrying(n, caught, delay)
+            await self.sleep(delay)
 
     def decide(self, call: CallInfo, failure: Failure, attempts: int) -> MistralError | None:
-        """``None`` to retry ``failure``, else the error to raise (with ``attempts`` set)."""
+        """`None` to retry `failure`, else the error to raise (with `attempts` set)."""
         error = failure.error
         if isinstance(error, APIError):
             error.attempts = attempts
@@ -192,7 +199,7 @@ class RetryPolicy:
 def log_attempt(
     method: str, path: str, status: int | str, started: float, request_id: str | None, attempt: int
 ) -> None:
-    """One INFO line per attempt on the ``mistral_conv`` logger."""
+    """One INFO line per attempt on the `mistral_conv` logger."""
     if log.isEnabledFor(logging.INFO):
         log.info(
             "%s %s -> %s in %.1f ms (request id %s, attempt %d)",

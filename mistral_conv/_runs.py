@@ -30,6 +30,7 @@ from ._errors import (
     TurnIncompleteError,
     UnknownToolError,
 )
+from ._run_spans import NO_RUN, RunTrace, traced_run
 from ._tools import LocalTool, ToolArgumentsError, _schema, as_tool
 from .models import (
     AgentHandoffEntry,
@@ -406,7 +407,26 @@ class ConversationHandle(Generic[T]):
         async for event in self._rounds(inputs or None, confirmations or None, progress, streaming=streaming):
             yield event
 
-    async def _rounds(
+    _run_trace: RunTrace = NO_RUN
+
+    def _rounds(
+        self,
+        inputs: Any,
+        confirmations: list[ToolCallConfirmation] | None,
+        progress: _Progress,
+        *,
+        streaming: bool,
+    ) -> AsyncIterator[RunEvent]:
+        rounds = self._loop(inputs, confirmations, progress, streaming=streaming)
+        obs = self._client._rt.obs
+        tracer = obs.tracer if obs is not None else None
+        if tracer is None:
+            return rounds
+        assert obs is not None
+        self._run_trace = RunTrace(tracer, obs.content)
+        return traced_run(self._run_trace, self._start.get("model"), rounds, lambda: self.id)
+
+    async def _loop(
         self,
         inputs: Any,
         confirmations: list[ToolCallConfirmation] | None,
@@ -416,15 +436,19 @@ class ConversationHandle(Generic[T]):
     ) -> AsyncIterator[RunEvent]:
         await self._anchor()
         while True:
+            self._run_trace.next_round()
             try:
                 if streaming:
                     stream = self._open_stream(inputs, confirmations)
+                    with self._run_trace.active():
+                        await stream.open()
                     async with stream:
                         async for event in stream:
                             yield event
                     response = await stream.final_response()
                 else:
-                    response = await self._turn(inputs, confirmations)
+                    with self._run_trace.active():
+                        response = await self._turn(inputs, confirmations)
             except RequestOutcomeUnknownError as exc:
                 response = await self._settle(exc, inputs, confirmations, progress)
             self._seen(response, inputs, progress)
@@ -477,7 +501,8 @@ class ConversationHandle(Generic[T]):
                     yield ToolCallStartedEvent(
                         tool_call_id=c.tool_call_id, name=c.name, arguments=c.arguments
                     )
-            results = await self._execute(local, progress)
+            with self._run_trace.active():
+                results = await self._execute(local, progress)
             if streaming:
                 for entry in results:
                     yield FunctionResultEvent(entry=entry)
@@ -571,7 +596,7 @@ class ConversationHandle(Generic[T]):
         try:
             async with anyio.create_task_group() as tg:
                 for call in calls:
-                    tg.start_soon(self._run_one, call, results)
+                    tg.start_soon(self._run_trace.tool, self._run_one, call, results)
         except BaseExceptionGroup as group:
             failed = group.subgroup(ToolFailedError)
             if failed is not None:

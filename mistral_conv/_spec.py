@@ -462,4 +462,36 @@ CLIENT: tuple[Param, ...] = (
         "A transport to send through instead of the default `AiohttpTransport` (see "
         "`mistral_conv.transport`); the client closes it when it closes.",
     ),
+    _p(
+        "tracer_provider",
+        "TracerProvider | None",
+        "The OpenTelemetry tracer provider for this client's spans (the `otel` extra); by default "
+        "the global one, when `opentelemetry` was imported before the client was made. "
+        "`NoOpTracerProvider()` turns spans off.",
+    ),
+    _p(
+        "trace_content",
+        "bool",
+        "Record prompts, instructions, outputs and tool arguments and results in spans "
+        "(`gen_ai.input.messages`, ...). Off by default: spans hold ids, models and counts only.",
+        "False",
+    ),
+    _p(
+        "on_request",
+        "Callable[[RequestEvent], None] | None",
+        "Called on the event loop before each attempt is sent (see `docs/observability.md`); "
+        "what it raises is logged and ignored.",
+    ),
+    _p(
+        "on_response",
+        "Callable[[ResponseEvent], None] | None",
+        "Called on the event loop when an attempt's answer arrives (status and headers), or it "
+        "failed without one; what it raises is logged and ignored.",
+    ),
+    _p(
+        "on_retry",
+        "Callable[[RetryEvent], None] | None",
+        "Called on the event loop when a failed attempt is about to be retried, with the back-off "
+        "delay; what it raises is logged and ignored.",
+    ),
 )

@@ -1,13 +1,13 @@
 """Bytes to server-sent-event frames, following the WHATWG event-stream rules.
 
-Knows nothing of JSON or Mistral. ``SSEDecoder.feed`` takes body chunks as
-they arrive and returns the frames they complete; ``SSEDecoder.close`` ends
+Knows nothing of JSON or Mistral. `SSEDecoder.feed` takes body chunks as
+they arrive and returns the frames they complete; `SSEDecoder.close` ends
 the body. Line ends may be LF, CR or CRLF (even split across chunks); a
-leading BOM is dropped; comments and unknown fields are ignored; ``data``
+leading BOM is dropped; comments and unknown fields are ignored; `data`
 lines are joined with LF; a block without data is not dispatched.
 
-Speed: Mistral's canonical framing is one ``event:`` and one ``data:`` line
-per block, LF line ends. :meth:`SSEDecoder.feed_data` checks a whole chunk for
+Speed: Mistral's canonical framing is one `event:` and one `data:` line
+per block, LF line ends. `SSEDecoder.feed_data` checks a whole chunk for
 that framing with a few C-level calls and then takes its data lines directly;
 any other chunk goes through the general line parser, so the fast path never
 changes the result.
@@ -26,11 +26,11 @@ _BOM = b"\xef\xbb\xbf"
 
 
 class EventTooLarge(ValueError):
-    """An event grew past the decoder's ``max_event_size``."""
+    """An event grew past the decoder's `max_event_size`."""
 
 
 class SSEFrame(msgspec.Struct, frozen=True, array_like=True):
-    """One dispatched event: its ``event`` name (``"message"`` by default), ``data`` and last ``id``."""
+    """One dispatched event: its `event` name (`"message"` by default), `data` and last `id`."""
 
     event: str
     data: bytes
@@ -38,7 +38,7 @@ class SSEFrame(msgspec.Struct, frozen=True, array_like=True):
 
 
 class SSEDecoder:
-    """Incremental event-stream decoder. ``last_event_id`` and ``retry`` keep the latest values."""
+    """Incremental event-stream decoder. `last_event_id` and `retry` keep the latest values."""
 
     __slots__ = (
         "_at_start",
@@ -67,12 +67,12 @@ class SSEDecoder:
         return [] if region is None else self._frames(region)
 
     def feed_data(self, chunk: bytes) -> list[bytes]:
-        """Like :meth:`feed`, but return only the ``data`` of each frame (the fast path for JSON events).
+        """Like `feed`, but return only the `data` of each frame (the fast path for JSON events).
 
         When every block of the chunk is in the canonical framing (one
-        ``event: `` line and one ``data: `` line), the checks and the split are
+        `event: ` line and one `data: ` line), the checks and the split are
         a few calls over the whole chunk; any other chunk goes through
-        :meth:`feed`'s general parser, with the same result.
+        `feed`'s general parser, with the same result.
         """
         region = self._complete(chunk)
         if region is None:
@@ -171,7 +171,7 @@ class SSEDecoder:
     def _check_size(self, *, defer: bool = False) -> None:
         """Fail once the unfinished event outgrows the limit; the failure sticks to the decoder.
 
-        With ``defer``, the error waits for the next call, so the complete events
+        With `defer`, the error waits for the next call, so the complete events
         in hand are still delivered first.
         """
         if self._size > self.max_event_size:

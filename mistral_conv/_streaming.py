@@ -1,13 +1,13 @@
 """ConversationStream: SSE frames to typed events, with a lifecycle that never leaks a connection.
 
-A stream is an explicit state machine (:class:`StreamStatus`, :data:`TRANSITIONS`)::
+A stream is an explicit state machine (`StreamStatus`, `TRANSITIONS`):
 
     NEW ──> OPENING ──> OPEN ──> DONE
      │         │         │
      └─────────┴─────────┴────> FAILED | CLOSED
 
-``OPENING`` covers every attempt until the first event (sending, back-off, headers);
-only there is a failure retried. ``DONE``, ``FAILED`` and ``CLOSED`` are final.
+`OPENING` covers every attempt until the first event (sending, back-off, headers);
+only there is a failure retried. `DONE`, `FAILED` and `CLOSED` are final.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ _probe: ModelDecoder[_TypeProbe] = ModelDecoder(_TypeProbe)
 class EventNotJSON(ValueError):
     """An event's data is not JSON (or is nested too deeply to read): the stream is broken.
 
-    ``decoded`` holds the events of the same batch that came before it.
+    `decoded` holds the events of the same batch that came before it.
     """
 
     def __init__(self, problem: str, data: bytes, decoded: list[ConversationEvent] | None = None) -> None:
@@ -74,10 +74,10 @@ class EventNotJSON(ValueError):
 
 
 def decode_event(data: bytes) -> ConversationEvent:
-    """Decode one event's data. JSON of an unknown or invalid shape becomes an ``UnknownEvent``
-    (forward compatibility); bytes that are not JSON raise :class:`EventNotJSON`.
+    """Decode one event's data. JSON of an unknown or invalid shape becomes an `UnknownEvent`
+    (forward compatibility); bytes that are not JSON raise `EventNotJSON`.
 
-    The ``UnknownEvent``'s type is the data's ``type`` when it has one, else empty.
+    The `UnknownEvent`'s type is the data's `type` when it has one, else empty.
     """
     try:
         known: KnownEvent = _event_decoder().decode(data)
@@ -101,7 +101,7 @@ def decode_event(data: bytes) -> ConversationEvent:
 def decode_events(datas: list[bytes]) -> list[ConversationEvent]:
     """Decode a batch of event data: one C-level pass when all are well formed.
 
-    Raises :class:`EventNotJSON` at the first event that is not JSON, with the ones before it.
+    Raises `EventNotJSON` at the first event that is not JSON, with the ones before it.
     """
     try:
         return list(map(_event_decoder().decode, datas))
@@ -118,7 +118,7 @@ def decode_events(datas: list[bytes]) -> list[ConversationEvent]:
 
 
 class StreamStatus(enum.Enum):
-    """Where a :class:`ConversationStream` is in its life."""
+    """Where a `ConversationStream` is in its life."""
 
     NEW = "new"
     """Created; nothing sent yet."""
@@ -127,11 +127,11 @@ class StreamStatus(enum.Enum):
     OPEN = "open"
     """Events are arriving."""
     DONE = "done"
-    """``conversation.response.done`` arrived: the response is complete."""
+    """`conversation.response.done` arrived: the response is complete."""
     FAILED = "failed"
     """Ended by an error, which every later read raises again."""
     CLOSED = "closed"
-    """Closed by the caller (``aclose()``, leaving ``async with``, cancellation) before it completed."""
+    """Closed by the caller (`aclose()`, leaving `async with`, cancellation) before it completed."""
 
 
 _S = StreamStatus
@@ -143,7 +143,7 @@ TRANSITIONS: dict[StreamStatus, frozenset[StreamStatus]] = {
     _S.FAILED: frozenset(),
     _S.CLOSED: frozenset(),
 }
-"""The moves the code makes; any other raises ``RuntimeError`` (a bug)."""
+"""The moves the code makes; any other raises `RuntimeError` (a bug)."""
 _LIVE = frozenset({_S.NEW, _S.OPENING, _S.OPEN})
 MAX_STREAM_ENTRIES = 10_000
 """The most output entries one stream may build (every real response has far fewer)."""
@@ -153,19 +153,19 @@ class ConversationStream(AsyncClosing):
     """The events of one streamed run, as an async iterator and an async context manager.
 
     Nothing is sent when the stream is created. The request is sent by the first of:
-    entering ``async with``, the first ``async for`` step, :meth:`next_batch`,
-    :meth:`final_response` or ``text_stream()``'s first step.
+    entering `async with`, the first `async for` step, `next_batch`,
+    `final_response` or `text_stream()`'s first step.
 
-    ``async with client.start_stream(...) as stream: async for event in stream``
+    `async with client.start_stream(...) as stream: async for event in stream`
     releases the connection deterministically when the block exits (also on
-    ``break``, an exception or cancellation). A bare ``async for`` releases it
-    when the stream ends, fails or is cancelled; after a ``break`` out of a bare
-    loop, call :meth:`aclose` (the body is otherwise left unread).
+    `break`, an exception or cancellation). A bare `async for` releases it
+    when the stream ends, fails or is cancelled; after a `break` out of a bare
+    loop, call `aclose` (the body is otherwise left unread).
 
-    Failures keep what arrived (``partial``, a snapshot). Past the first event a
-    broken or stalled stream raises :class:`RequestOutcomeUnknownError` (the turn
-    may have been stored); ``StreamError`` is the server's own
-    ``conversation.response.error``.
+    Failures keep what arrived (`partial`, a snapshot). Past the first event a
+    broken or stalled stream raises `RequestOutcomeUnknownError` (the turn
+    may have been stored); `StreamError` is the server's own
+    `conversation.response.error`.
     """
 
     def __init__(self, rt: Runtime, call: Call) -> None:
@@ -206,7 +206,7 @@ class ConversationStream(AsyncClosing):
 
     @property
     def conversation_id(self) -> str | None:
-        """The conversation id from ``conversation.response.started``, once it arrived."""
+        """The conversation id from `conversation.response.started`, once it arrived."""
         return self._state.conversation_id
 
     @property
@@ -221,8 +221,8 @@ class ConversationStream(AsyncClosing):
     async def final_response(self) -> ConversationResponse:
         """The whole response: reads the rest of the stream first if it is still open.
 
-        Raises the stream's failure, or :class:`StreamClosedError` for a stream closed
-        before it completed: the same type and message on every call, with ``partial``.
+        Raises the stream's failure, or `StreamClosedError` for a stream closed
+        before it completed: the same type and message on every call, with `partial`.
         """
         while await self.next_batch():
             pass
@@ -254,8 +254,8 @@ class ConversationStream(AsyncClosing):
         """Send the request and wait for the answer's first event; idempotent.
 
         A handler can call it before it answers anything itself, to turn an upstream
-        error (raised here, like a 404 as ``NotFoundError``) into its own answer.
-        ``async with`` and the first read call it too.
+        error (raised here, like a 404 as `NotFoundError`) into its own answer.
+        `async with` and the first read call it too.
         """
         if self._status is StreamStatus.NEW and not self._reading:
             self._reading = True
@@ -268,7 +268,7 @@ class ConversationStream(AsyncClosing):
     async def __aenter__(self) -> Self:
         return await self.open()
 
-    if not TYPE_CHECKING:  # a type checker reports ``await stream`` itself: keep it unawaitable there
+    if not TYPE_CHECKING:  # a type checker reports `await stream` itself: keep it unawaitable there
 
         def __await__(self):
             raise TypeError(
@@ -283,7 +283,7 @@ class ConversationStream(AsyncClosing):
         Safe at any moment (before sending, while connecting, during a back-off,
         mid-body), from any task of the client's loop, any number of times: a task
         waiting on this stream wakes at once and its iteration ends quietly. When
-        ``aclose()`` returns, that task has let go of the connection.
+        `aclose()` returns, that task has let go of the connection.
         """
         self._close("the stream was closed before it completed")
         left = await self._release()
@@ -291,7 +291,7 @@ class ConversationStream(AsyncClosing):
             await wait_briefly([left.wait()])
 
     async def _abort(self, error: ClientClosedError) -> asyncio.Event | None:
-        """End the stream because its client is closing (``ClientClosedError``, with ``partial``)."""
+        """End the stream because its client is closing (`ClientClosedError`, with `partial`)."""
         if self._status in _LIVE:
             error.partial = self._state.response()
             error.conversation_id = self._state.conversation_id
@@ -315,6 +315,8 @@ class ConversationStream(AsyncClosing):
         if to not in TRANSITIONS[self._status]:
             raise RuntimeError(f"stream cannot move from {self._status.value} to {to.value}")
         self._status = to
+        if self._call.trace is not None:  # its span begins at OPENING and ends with the stream
+            self._call.trace.moved(to, self)
 
     async def _next_slow(self) -> ConversationEvent:
         if self._reading:
@@ -392,7 +394,7 @@ class ConversationStream(AsyncClosing):
         raise failure
 
     async def _open_before_deadline(self) -> None:
-        """The attempts, within ``stream_total`` (which also covers back-offs and waits for headers)."""
+        """The attempts, within `stream_total` (which also covers back-offs and waits for headers)."""
         assert self._deadline is not None
         try:
             async with asyncio.timeout_at(self._deadline) as scope:
@@ -455,7 +457,7 @@ class ConversationStream(AsyncClosing):
             raise pending
 
     async def _fill(self) -> None:
-        """Read one chunk and decode its events. Read failures are kept in ``_pending``, not raised."""
+        """Read one chunk and decode its events. Read failures are kept in `_pending`, not raised."""
         chunks = self._chunks
         assert chunks is not None
         guard = self._guard
@@ -598,7 +600,7 @@ class ConversationStream(AsyncClosing):
         self._move(StreamStatus.FAILED)
 
     def _close(self, message: str) -> None:
-        """Move a live stream to CLOSED; what arrived stays in the ``StreamClosedError``."""
+        """Move a live stream to CLOSED; what arrived stays in the `StreamClosedError`."""
         if self._status in _LIVE:
             self._failure = StreamClosedError(
                 message, partial=self._state.response(), conversation_id=self._state.conversation_id
@@ -608,7 +610,7 @@ class ConversationStream(AsyncClosing):
     async def _release(self) -> asyncio.Event | None:
         """Give the connection back (or close it), wake a waiting task, leave the client's set.
 
-        Returns the event a woken task sets once it has unwound (``None`` when none waits).
+        Returns the event a woken task sets once it has unwound (`None` when none waits).
         """
         left = None
         if self._status not in _LIVE:
@@ -620,7 +622,7 @@ class ConversationStream(AsyncClosing):
         return left
 
     async def next_text_batch(self) -> list[str] | None:
-        """The text deltas of the next events (possibly none); ``None`` at the end of the stream."""
+        """The text deltas of the next events (possibly none); `None` at the end of the stream."""
         whole = self._i == 0 and bool(self._events)
         batch = await self.next_batch()
         if not batch:

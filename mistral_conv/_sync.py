@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 from ._client import AsyncClientCore
 from ._closing import Closing
 from ._errors import ClientClosedError
+from ._events import PoolStats
 from ._info import ResponseInfo
 from ._streaming import ConversationStream
 from .models import Conversation, ConversationEvent, ConversationHistory, ConversationResponse, Entry
@@ -265,6 +266,19 @@ class SyncClientCore(Closing):
     def base_url(self) -> str:
         """The API's address."""
         return self._async.base_url
+
+    def pool_stats(self) -> PoolStats | None:
+        """The connection pool now: connections open, in use, and requests waiting for one.
+
+        `None` when the transport keeps no pool it can report. Counted on the loop thread.
+        """
+        if _portal is None:  # no call made yet: no loop thread, and no connection
+            return self._async.pool_stats()
+
+        async def count() -> PoolStats | None:
+            return self._async.pool_stats()
+
+        return run_sync(count)
 
     def close(self) -> None:
         """Close the connections. Later calls raise `ClientClosedError`. Idempotent; safe from

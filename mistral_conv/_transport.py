@@ -1,20 +1,20 @@
 """The transport seam: send one HTTP request, get one response back.
 
-The client builds an :class:`HTTPRequest` (full URL, every header, the body and the
-limits of this attempt), hands it to a :class:`Transport`, and reads the
-:class:`HTTPResponse` that comes back. A transport does I/O and nothing else: no
+The client builds an `HTTPRequest` (full URL, every header, the body and the
+limits of this attempt), hands it to a `Transport`, and reads the
+`HTTPResponse` that comes back. A transport does I/O and nothing else: no
 retries, no status handling, no JSON, no event streams. Those live above the seam,
 in one place, whatever transport is used.
 
 A transport says how a failure happened by the exception it raises, because the
 retry policy needs to know whether the server may have received the request:
 
-* :class:`ConnectError` / :class:`ConnectTimeout`: no connection was made, so nothing
+* `ConnectError` / `ConnectTimeout`: no connection was made, so nothing
   was sent (DNS, refused, TLS, the connect limit, the wait for a pooled connection);
-* :class:`ReadError` / :class:`ReadTimeout`: the request was (or may have been)
+* `ReadError` / `ReadTimeout`: the request was (or may have been)
   written, then the connection broke or went silent.
 
-``aiohttp`` is used only by :mod:`mistral_conv._aiohttp`, the default transport.
+`aiohttp` is used only by `mistral_conv._aiohttp`, the default transport.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Protocol, runtime_checkable
 
 from ._errors import ResponseTooLargeError
+from ._events import PoolStats
 
 __all__ = [
     "ConnectError",
@@ -36,6 +37,7 @@ __all__ = [
     "TransportError",
     "is_loopback",
     "media_type",
+    "pool_stats",
     "request_id_of",
 ]
 
@@ -46,11 +48,11 @@ _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 class HTTPRequest:
     """One attempt of one API call, ready to send.
 
-    ``url`` is complete (query included, already percent-encoded); ``headers``
+    `url` is complete (query included, already percent-encoded); `headers`
     hold every header to send, authorization included. Limits, in seconds
-    (``None``: none): ``connect_timeout`` bounds opening a connection (TCP and
-    TLS); ``pool_timeout`` bounds waiting for a free connection of the pool plus
-    opening it; ``read_timeout`` bounds each wait for bytes from the server (the
+    (`None`: none): `connect_timeout` bounds opening a connection (TCP and
+    TLS); `pool_timeout` bounds waiting for a free connection of the pool plus
+    opening it; `read_timeout` bounds each wait for bytes from the server (the
     answer's headers, then each chunk of its body).
     """
 
@@ -82,10 +84,10 @@ class HTTPRequest:
 
 
 class HTTPResponse:
-    """The answer to one :class:`HTTPRequest`, once its status line and headers are in.
+    """The answer to one `HTTPRequest`, once its status line and headers are in.
 
-    A transport subclasses it and implements :meth:`aiter_bytes` and :meth:`aclose`
-    (and may override :meth:`read` with a faster path). ``headers`` must look names
+    A transport subclasses it and implements `aiter_bytes` and `aclose`
+    (and may override `read` with a faster path). `headers` must look names
     up case-insensitively.
     """
 
@@ -102,7 +104,7 @@ class HTTPResponse:
 
     @property
     def media_type(self) -> str:
-        """The ``Content-Type`` without parameters, in lower case (empty when absent)."""
+        """The `Content-Type` without parameters, in lower case (empty when absent)."""
         return media_type(self.headers)
 
     def aiter_bytes(self) -> AsyncIterator[bytes]:
@@ -110,9 +112,9 @@ class HTTPResponse:
         raise NotImplementedError
 
     async def read(self, limit: int) -> bytes:
-        """The whole body, at most ``limit`` bytes (else :class:`ResponseTooLargeError`).
+        """The whole body, at most `limit` bytes (else `ResponseTooLargeError`).
 
-        It does not release the connection: call :meth:`aclose` after it, whatever happened.
+        It does not release the connection: call `aclose` after it, whatever happened.
         """
         parts: list[bytes] = []
         size = 0
@@ -133,16 +135,19 @@ class HTTPResponse:
 
 @runtime_checkable
 class Transport(Protocol):
-    """What the client sends through: ``send`` one request, ``aclose`` when the client closes.
+    """What the client sends through: `send` one request, `aclose` when the client closes.
 
-    ``send`` returns once the answer's status line and headers have arrived, whatever
-    the status. It raises a :class:`TransportError` subclass for network failures and
-    lets anything else (a bug, a bad argument) propagate as itself. Cancelling ``send``
+    `send` returns once the answer's status line and headers have arrived, whatever
+    the status. It raises a `TransportError` subclass for network failures and
+    lets anything else (a bug, a bad argument) propagate as itself. Cancelling `send`
     or a read must close the connection it was using.
+
+    A transport with a pool may also have `pool_stats() -> PoolStats` (optional, not part
+    of the protocol): `client.pool_stats()` returns what it says, and `None` without it.
     """
 
     async def send(self, request: HTTPRequest) -> HTTPResponse:
-        """Send ``request`` and return its response (headers read, body not yet)."""
+        """Send `request` and return its response (headers read, body not yet)."""
         ...
 
     async def aclose(self) -> None:
@@ -150,8 +155,15 @@ class Transport(Protocol):
         ...
 
 
+def pool_stats(transport: object) -> PoolStats | None:
+    """`transport.pool_stats()`, for a transport that has one (it is optional), else `None`."""
+    stats = getattr(transport, "pool_stats", None)
+    result = stats() if stats is not None else None
+    return result if isinstance(result, PoolStats) else None
+
+
 class TransportError(Exception):
-    """A network failure below HTTP. ``sent`` says whether the server may have received the request."""
+    """A network failure below HTTP. `sent` says whether the server may have received the request."""
 
     sent: bool = True
 
@@ -171,11 +183,11 @@ class ReadError(TransportError):
 
 
 class ReadTimeout(ReadError):
-    """The server went silent for longer than ``read_timeout`` after the request went out."""
+    """The server went silent for longer than `read_timeout` after the request went out."""
 
 
 def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    """Whether `host` names this machine (`localhost`, 127.0.0.0/8, `::1`)."""
     if not host:
         return False
     if host == "localhost" or host.endswith(".localhost"):
@@ -196,6 +208,6 @@ def request_id_of(headers: Mapping[str, str]) -> str | None:
 
 
 def media_type(headers: Mapping[str, str]) -> str:
-    """The media type of ``Content-Type`` (parameters dropped, lower case), or ``""``."""
+    """The media type of `Content-Type` (parameters dropped, lower case), or `""`."""
     value = headers.get("content-type") or ""
     return value.split(";", 1)[0].strip().lower()

@@ -9,6 +9,7 @@ bodies, no compression, no TLS, no proxies (tests of those are marked ``aiohttp_
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from mistral_conv.transport import (
     ConnectTimeout,
     HTTPRequest,
     HTTPResponse,
+    PoolStats,
     ReadError,
     ReadTimeout,
 )
@@ -125,18 +127,54 @@ class RawResponse(HTTPResponse):
     async def aclose(self) -> None:
         if not self._writer.is_closing():
             self._writer.close()
-        self._owner.open.discard(self)
+        if self in self._owner.open:
+            self._owner.open.discard(self)
+            self._owner.release()
 
 
 class RawTransport:
-    """The seam's protocol, without aiohttp. Accepts (and ignores) the default transport's options."""
+    """The seam's protocol, without aiohttp: at most ``max_connections`` at once (more wait), no reuse.
 
-    def __init__(self, **_options: object) -> None:
+    Accepts (and ignores) the default transport's other options.
+    """
+
+    def __init__(self, *, max_connections: int = 100, **_options: object) -> None:
         self.open: set[RawResponse] = set()
+        self.limit = max_connections
+        self.in_use = 0  # slots taken: connecting, or open
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     @property
     def connections_in_use(self) -> int:
         return len(self.open)
+
+    def pool_stats(self) -> PoolStats:
+        waiting = sum(1 for w in self._waiters if not w.done())
+        return PoolStats(open=self.in_use, in_use=self.in_use, waiting=waiting, limit=self.limit)
+
+    def release(self) -> None:
+        """Give a slot back: to the first request waiting, if any."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes to it: in_use stays
+                return
+        self.in_use -= 1
+
+    async def _acquire(self) -> None:
+        if self.in_use < self.limit and not self._waiters:
+            self.in_use += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot while being cancelled: pass it on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
 
     async def send(self, request: HTTPRequest) -> HTTPResponse:
         url = urlsplit(request.url)
@@ -144,15 +182,26 @@ class RawTransport:
         limits = [x for x in (request.connect_timeout, request.pool_timeout) if x is not None]
         try:
             async with asyncio.timeout(min(limits) if limits else None):
+                await self._acquire()
+        except TimeoutError:
+            raise ConnectTimeout("timed out waiting for a connection") from None
+        try:
+            async with asyncio.timeout(min(limits) if limits else None):
                 reader, writer = await asyncio.open_connection(host, port, limit=MAX_HEADER_LINE)
         except TimeoutError:
+            self.release()
             raise ConnectTimeout("timed out opening a connection") from None
         except OSError as exc:
+            self.release()
             raise ConnectError(f"could not connect: {exc.strerror}") from None
+        except BaseException:
+            self.release()
+            raise
         try:
             return await self._exchange(request, url, reader, writer)
         except BaseException:
             writer.close()
+            self.release()
             raise
 
     async def _exchange(

@@ -31,16 +31,6 @@ PUBLIC_MODULES = [
 ]
 # Modules being rewritten on another branch keep their reST roles until it lands; the site's
 # griffe extension (docs/_ext/markdown_docstrings.py) renders them meanwhile. No other may have them.
-REST_ROLES_ALLOWED = {
-    "_accumulate.py",
-    "_aiohttp.py",
-    "_calls.py",
-    "_client.py",
-    "_retry.py",
-    "_sse.py",
-    "_streaming.py",
-    "_transport.py",
-}
 REST = re.compile(r":(?:class|meth|func|attr|mod|exc|data|obj|const):`|``")
 
 
@@ -173,11 +163,11 @@ def test_every_public_name_is_in_the_api_reference() -> None:
     assert not missing, f"public names missing from docs/reference: {missing}"
 
 
-def test_rest_roles_are_left_only_in_modules_changed_elsewhere() -> None:
+def test_no_rest_roles_are_left_in_docstrings() -> None:
     with_roles = {
         str(p.relative_to(ROOT)) for p in (ROOT / "mistral_conv").rglob("*.py") if REST.search(p.read_text())
     }
-    assert with_roles <= {f"mistral_conv/{name}" for name in REST_ROLES_ALLOWED}, sorted(with_roles)
+    assert not with_roles, sorted(with_roles)
 
 
 def test_rest_markup_becomes_markdown() -> None:

@@ -70,6 +70,9 @@ def test_annotations_resolve(name: str) -> None:
 
     names = {n: getattr(mistral_conv, n) for n in mistral_conv.__all__}
     names |= {n: getattr(mistral_conv.types, n) for n in mistral_conv.types.__all__}
+    from opentelemetry.trace import TracerProvider  # tracer_provider's type, from the otel extra
+
+    names["TracerProvider"] = TracerProvider
     for cls in (AsyncConversationsClient, ConversationsClient):
         hints = typing.get_type_hints(getattr(cls, name), localns=names)
         assert "return" in hints

@@ -120,3 +120,29 @@ async def run_with_tools(client: mc.AsyncConversationsClient) -> str:
     if result.parsed is not None:
         out.append(result.parsed.name)
     return " ".join(out)
+
+
+async def run_observed(base_url: str, api_key: str) -> list[str]:
+    """Hooks with their typed events, and the pool's statistics."""
+    seen: list[str] = []
+
+    def on_request(event: mc.RequestEvent) -> None:
+        seen.append(f"{event.operation} #{event.attempt}")
+
+    def on_response(event: mc.ResponseEvent) -> None:
+        assert_type(event.status, int | None)
+        seen.append(f"{event.status} {event.request_id is not None}")
+
+    def on_retry(event: mc.RetryEvent) -> None:
+        assert_type(event.delay, float)
+        seen.append(f"retry {event.error_type}")
+
+    async with mc.AsyncConversationsClient(
+        api_key, base_url=base_url, on_request=on_request, on_response=on_response, on_retry=on_retry
+    ) as client:
+        await client.start(model="mistral-small-latest", inputs="Hello")
+        stats = client.pool_stats()
+        assert_type(stats, mc.PoolStats | None)
+        if stats is not None:
+            seen.append(f"pool {stats.open} {stats.in_use} {stats.waiting} {stats.limit}")
+    return seen

@@ -48,3 +48,19 @@ def run_with_tools(client: mc.ConversationsClient) -> str:
     with conversation.stream("2 + 3?") as run:
         texts = list(run.text_stream())
     return result.output_text + "".join(texts)
+
+
+def run_observed(base_url: str, api_key: str) -> list[str]:
+    """Hooks and pool statistics on the blocking client."""
+    seen: list[str] = []
+
+    def on_response(event: mc.ResponseEvent) -> None:
+        seen.append(f"{event.operation} {event.status}")
+
+    with mc.ConversationsClient(api_key, base_url=base_url, on_response=on_response) as client:
+        client.start(model="mistral-small-latest", inputs="Hello")
+        stats = client.pool_stats()
+        assert_type(stats, mc.PoolStats | None)
+        if stats is not None:
+            seen.append(f"in use {stats.in_use}")
+    return seen
