@@ -244,8 +244,9 @@ class AiohttpTransport:
         # aiohttp has no public count: these three containers exist, with these meanings,
         # from 3.10 to 3.14 (idle: key -> list or deque; waiters: key -> deque or dict).
         in_use = len(getattr(connector, "_acquired", ()))
-        idle = sum(len(c) for c in getattr(connector, "_conns", {}).values())
-        waiting = sum(len(w) for w in getattr(connector, "_waiters", {}).values())
+        # Snapshots of the values: the loop may change the dicts while another thread counts.
+        idle = sum(len(c) for c in tuple(getattr(connector, "_conns", {}).values()))
+        waiting = sum(len(w) for w in tuple(getattr(connector, "_waiters", {}).values()))
         return PoolStats(open=in_use + idle, in_use=in_use, waiting=waiting, limit=connector.limit or None)
 
     @property

@@ -76,7 +76,9 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "content": content}]
     parts: list[dict[str, Any]] = []
-    for chunk in content or ():
+    if not isinstance(content, list):  # not a content shape the API defines: nothing to record
+        return parts
+    for chunk in content:
         if isinstance(chunk, dict) and chunk.get("type") == "text":
             parts.append({"type": "text", "content": chunk.get("text", "")})
         elif isinstance(chunk, dict):

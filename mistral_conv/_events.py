@@ -23,7 +23,8 @@ class _AttemptEvent(msgspec.Struct, frozen=True, kw_only=True):
     method: str
     """The HTTP method."""
     url: str
-    """The full URL (query included). It never holds the key, which travels in a header."""
+    """The full URL (query included), without any `user:password@` of the base URL. It never
+    holds the key, which travels in a header."""
     attempt: int
     """1 for the first attempt, 2 for the first retry, and so on."""
     stream: bool
@@ -37,7 +38,7 @@ class RequestEvent(_AttemptEvent, frozen=True, kw_only=True):
 
 
 class ResponseEvent(_AttemptEvent, frozen=True, kw_only=True):
-    """An attempt got its answer's status and headers, or failed without one (`on_response`)."""
+    """An attempt got its answer's status and headers, or ended without one (`on_response`)."""
 
     status: int | None
     """The HTTP status; `None` when the attempt failed before an answer (see `error_type`)."""
@@ -46,7 +47,8 @@ class ResponseEvent(_AttemptEvent, frozen=True, kw_only=True):
     elapsed: float
     """Seconds from sending to the headers (or to the failure)."""
     error_type: str | None
-    """The transport error's class name when there was no answer (e.g. `"ConnectError"`)."""
+    """Without an answer: the transport error's class name (e.g. `"ConnectError"`), or
+    `"CancelledError"` when a time limit or a cancellation cut the attempt short."""
 
 
 class RetryEvent(_AttemptEvent, frozen=True, kw_only=True):

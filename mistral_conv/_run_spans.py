@@ -3,7 +3,8 @@
 Each round's span holds the turn's own span (`_telemetry.CallTrace`) and an
 `execute_tool {name}` span per tool call; spans a tool starts itself nest under its
 `execute_tool` span. The round is made the current span only around awaits that do not
-yield to the run's caller (sending a turn, running the tools), so no context is attached
+yield to the run's caller (sending a turn, running the tools), and the run's span around
+each step of the run (so the run's other reads are in it), so no context is attached
 across a `yield` of the run's generator.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._telemetry import PROVIDER, json_text
+from ._telemetry import PROVIDER, json_text, log
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
@@ -124,19 +125,28 @@ class RunTrace:
                 span.set_attribute("gen_ai.tool.call.result", results[call.tool_call_id])
 
     def end(self, error: BaseException | None, conversation_id: str | None) -> None:
-        self._end_round()
+        """End the round's span and the run's; never raises (the run's outcome stands)."""
+        try:
+            self._end_round()
+        except Exception:
+            log.warning("ending a run's round span failed; the run goes on", exc_info=True)
         span, self.span = self.span, None
         if span is None:
             return
-        span.set_attribute("mistral_conv.rounds", self.rounds)
-        if conversation_id:
-            span.set_attribute("gen_ai.conversation.id", conversation_id)
-        if error is not None and not isinstance(error, GeneratorExit):
-            from opentelemetry.trace import StatusCode
+        try:
+            span.set_attribute("mistral_conv.rounds", self.rounds)
+            if conversation_id:
+                span.set_attribute("gen_ai.conversation.id", conversation_id)
+            if error is not None and not isinstance(error, GeneratorExit):
+                from opentelemetry.trace import StatusCode
 
-            span.set_attribute("error.type", type(error).__name__)
-            span.set_status(StatusCode.ERROR, type(error).__name__)
-        span.end()
+                span.set_attribute("error.type", type(error).__name__)
+                span.set_status(StatusCode.ERROR, type(error).__name__)
+        finally:
+            try:
+                span.end()
+            except Exception:
+                log.warning("ending a run's span failed; the run goes on", exc_info=True)
 
 
 NO_RUN = RunTrace(None, False)
@@ -146,15 +156,39 @@ NO_RUN = RunTrace(None, False)
 async def traced_run(
     trace: RunTrace, model: str | None, rounds: AsyncIterator[T], cid: Callable[[], str | None]
 ) -> AsyncIterator[T]:
-    """`rounds` inside the run's span (which ends with it, however it ends)."""
+    """`rounds` inside the run's span (which ends with it, however it ends).
+
+    Each step of `rounds` runs with the run's span as the current span, so that the calls a
+    run makes outside a round's own turn (reading the history of a conversation it has not
+    seen, settling an outcome-unknown turn) are in the run's trace too. The span is never
+    current across this generator's own `yield`; a step costs one context attach and detach.
+    """
+    from opentelemetry import context as otel_context
+    from opentelemetry.trace import set_span_in_context
+
     trace.begin(model)
+    run_context = set_span_in_context(trace.span) if trace.span is not None else None
     error: BaseException | None = None
     try:
-        async for item in rounds:
+        while True:
+            token = otel_context.attach(run_context) if run_context is not None else None
+            try:
+                item = await rounds.__anext__()
+            except StopAsyncIteration:
+                break
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
             yield item
     except BaseException as exc:
         error = exc
         raise
     finally:
-        await rounds.aclose()  # type: ignore[attr-defined]
-        trace.end(error, cid())
+        try:
+            await rounds.aclose()  # type: ignore[attr-defined]
+        except BaseException as exc:  # the rounds' own clean-up failed or was cancelled
+            if error is None or isinstance(error, GeneratorExit):
+                error = exc
+            raise
+        finally:
+            trace.end(error, cid())  # the run's span and its round's end, whatever the clean-up did

@@ -49,6 +49,7 @@ _stopped = False  # set at interpreter exit, once the loop thread has been stopp
 _inherited: list[object] = []  # a forked child's copies of the parent's portal, never touched
 _closing: set[asyncio.Task[None]] = set()  # closes of dropped clients run on the loop thread
 _CLEANUP_WAIT = 5.0
+_LOOP_THREAD = "mistral-conv-loop"  # the name of the SDK's loop thread
 
 
 def _get_portal() -> BlockingPortal:
@@ -59,7 +60,7 @@ def _get_portal() -> BlockingPortal:
                 raise ClientClosedError("the SDK's loop thread has stopped: the interpreter is exiting")
             from anyio.from_thread import start_blocking_portal  # first blocking call only
 
-            cm = start_blocking_portal(name="mistral-conv-loop")
+            cm = start_blocking_portal(name=_LOOP_THREAD)
             _portal = cm.__enter__()
             _portal_cm = cm
             # Runs before the interpreter joins threads, unlike atexit.
@@ -270,10 +271,11 @@ class SyncClientCore(Closing):
     def pool_stats(self) -> PoolStats | None:
         """The connection pool now: connections open, in use, and requests waiting for one.
 
-        `None` when the transport keeps no pool it can report. Counted on the loop thread.
+        `None` when the transport keeps no pool it can report. Counted on the loop thread
+        (also when called there, from a hook).
         """
-        if _portal is None:  # no call made yet: no loop thread, and no connection
-            return self._async.pool_stats()
+        if _portal is None or threading.current_thread().name == _LOOP_THREAD:
+            return self._async.pool_stats()  # no loop thread yet, or already on it
 
         async def count() -> PoolStats | None:
             return self._async.pool_stats()

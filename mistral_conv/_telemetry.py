@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import msgspec
 
@@ -47,12 +47,45 @@ PROVIDER = "mistral_ai"
 _TURNS = frozenset({"start", "append", "restart"})
 
 
-def _hook(hook: Callable[[T], None], event: T) -> None:
-    """Run a hook; what it raises is logged and dropped (a hook never fails a call)."""
+def _hook(hook: Callable[[T], object], event: T) -> None:
+    """Run a hook; what it raises is logged and dropped (a hook never fails a call).
+
+    A hook that returns an awaitable (an object with an async `__call__`, a lambda around
+    `queue.put`) is not awaited: the awaitable is closed and a warning says so, instead of
+    a "never awaited" warning at some later garbage collection and an event silently lost.
+    """
     try:
-        hook(event)
+        result: object = hook(event)
     except Exception:
         log.warning("a %s hook raised; the call goes on", type(event).__name__, exc_info=True)
+        return
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if callable(close):
+            close()
+        log.warning(
+            "a %s hook returned an awaitable, which is not awaited: hooks must be plain functions",
+            type(event).__name__,
+        )
+
+
+def _is_async(hook: object) -> bool:
+    """An async function, or an object whose `__call__` is one (neither would be awaited)."""
+    call = None if inspect.isroutine(hook) else inspect.getattr_static(type(hook), "__call__", None)
+    return inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(call)
+
+
+def _telemetry_failed(what: str) -> None:
+    """Log a failure of the SDK's own span code: it is reported, never raised into the call."""
+    log.warning("recording %s failed; the call goes on", what, exc_info=True)
+
+
+def _without_userinfo(url: str) -> str:
+    """`url` without a `user:password@` part (credentials never go into a hook event)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 class _Body(msgspec.Struct):
@@ -75,7 +108,17 @@ _REQUEST_ARGS = {
 class Observer:
     """What one client reports: its hooks, and its tracer (`None`: no spans)."""
 
-    __slots__ = ("_pending", "_tracer", "content", "on_request", "on_response", "on_retry", "server")
+    __slots__ = (
+        "_pending",
+        "_tracer",
+        "base_url",
+        "content",
+        "on_request",
+        "on_response",
+        "on_retry",
+        "safe_base_url",
+        "server",
+    )
 
     def __init__(
         self,
@@ -95,6 +138,8 @@ class Observer:
         self.on_retry = on_retry
         parts = urlsplit(base_url)
         self.server = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        self.base_url = base_url
+        self.safe_base_url = _without_userinfo(base_url)  # what hook events show of it
 
     @classmethod
     def create(
@@ -109,7 +154,7 @@ class Observer:
         """The client's observer, or `None` when there is nothing to report to."""
         hooks = {"on_request": on_request, "on_response": on_response, "on_retry": on_retry}
         for name, hook in hooks.items():
-            if hook is not None and (not callable(hook) or inspect.iscoroutinefunction(hook)):
+            if hook is not None and (not callable(hook) or _is_async(hook)):
                 raise InvalidRequestError(
                     name, "must be a plain function of one event (hooks are not awaited)"
                 )
@@ -195,7 +240,11 @@ class CallTrace:
         if self.cid is not None:
             attrs["gen_ai.conversation.id"] = self.cid
         if call.operation in _TURNS:
-            name = self._turn_attributes(attrs)
+            try:
+                name = self._turn_attributes(attrs)
+            except Exception:  # a request the span code did not expect: a plainer span, same call
+                _telemetry_failed("a turn's request attributes")
+                name = "chat "
         else:
             parts = call.path.split("?", 1)[0].split("/")
             if len(parts) > 3:  # /v1/conversations/{id}...
@@ -204,7 +253,10 @@ class CallTrace:
             attrs["url.template"] = route
             name = f"{call.method} {route}"
         self.name = name
-        self.span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        try:
+            self.span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        except Exception:
+            _telemetry_failed("a call's span")
 
     def _turn_attributes(self, attrs: dict[str, Any]) -> str:
         try:
@@ -232,31 +284,40 @@ class CallTrace:
         return f"{operation} {target}" if target else f"{operation} "
 
     def _end(self, error: BaseException | None, extra: dict[str, Any] | None = None) -> None:
+        """End the span with what the call came to; never raises (the call's outcome stands)."""
         span, self.span = self.span, None
         if span is None:
             return
-        attrs: dict[str, Any] = {"mistral_conv.attempts": self.attempts}
-        if self.attempts > 1:
-            attrs["http.request.resend_count"] = self.attempts - 1
-        if self.status is not None:
-            attrs["http.response.status_code"] = self.status
-        if self.request_id is not None:
-            attrs["mistral_conv.request_id"] = self.request_id
-        if extra:
-            attrs.update(extra)
-        if error is not None:
-            reason = getattr(error, "reason", None)  # an outcome-unknown turn: the failure behind it
-            attrs["error.type"] = type(error).__name__
-            if reason is not None:
-                attrs["mistral_conv.error.reason"] = type(reason).__name__
-            from opentelemetry.trace import StatusCode
+        try:
+            attrs: dict[str, Any] = {"mistral_conv.attempts": self.attempts}
+            if self.attempts > 1:
+                attrs["http.request.resend_count"] = self.attempts - 1
+            if self.status is not None:
+                attrs["http.response.status_code"] = self.status
+            if self.request_id is not None:
+                attrs["mistral_conv.request_id"] = self.request_id
+            if extra:
+                attrs.update(extra)
+            if error is not None:
+                reason = getattr(error, "reason", None)  # an outcome-unknown turn: the failure behind it
+                attrs["error.type"] = type(error).__name__
+                if reason is not None:
+                    attrs["mistral_conv.error.reason"] = type(reason).__name__
+                from opentelemetry.trace import StatusCode
 
-            span.set_status(StatusCode.ERROR, type(error).__name__)  # never the message: it may quote inputs
-        span.set_attributes(attrs)
-        if self.name.endswith(" "):  # a turn that named no model (append, restart): the answer's
-            model = (extra or {}).get("gen_ai.response.model")
-            span.update_name(f"{self.name}{model}" if model else self.name.rstrip())
-        span.end()
+                # never the message: it may quote the inputs
+                span.set_status(StatusCode.ERROR, type(error).__name__)
+            span.set_attributes(attrs)
+            if self.name.endswith(" "):  # a turn that named no model (append, restart): the answer's
+                model = (extra or {}).get("gen_ai.response.model")
+                span.update_name(f"{self.name}{model}" if model else self.name.rstrip())
+        except Exception:
+            _telemetry_failed("a call's span attributes")
+        finally:
+            try:
+                span.end()
+            except Exception:
+                _telemetry_failed("the end of a call's span")
 
     async def plain(self, run: Awaitable[T]) -> T:
         """Await a plain call inside its span."""
@@ -268,7 +329,11 @@ class CallTrace:
             raise
         if self.span is not None:
             body: bytes = getattr(raw, "body", b"")
-            extra = response_attributes(body, self.call.operation in _TURNS, self.obs.content)
+            try:
+                extra = response_attributes(body, self.call.operation in _TURNS, self.obs.content)
+            except Exception:  # an answer the span code did not expect: the caller's decoding judges it
+                _telemetry_failed("an answer's attributes")
+                extra = {}
             self._end(None, extra)
         return raw
 
@@ -278,19 +343,22 @@ class CallTrace:
         if name == "opening":
             self.begin()
         elif name in ("done", "failed", "closed") and self.span is not None:
-            state = stream.state
             extra: dict[str, Any] = {"mistral_conv.stream.status": name}
-            if state.conversation_id is not None:
-                extra["gen_ai.conversation.id"] = state.conversation_id
-            if state.usage is not None:
-                extra["gen_ai.usage.input_tokens"] = state.usage.prompt_tokens
-                extra["gen_ai.usage.output_tokens"] = state.usage.completion_tokens
-            response = state.response()
-            extra.update(response_attributes(None, False, False, response))
-            if self.obs.content and name == "done":
-                extra["gen_ai.output.messages"] = json_text(
-                    output_messages(msgspec.to_builtins(response.outputs))
-                )
+            try:
+                state = stream.state
+                if state.conversation_id is not None:
+                    extra["gen_ai.conversation.id"] = state.conversation_id
+                if state.usage is not None:
+                    extra["gen_ai.usage.input_tokens"] = state.usage.prompt_tokens
+                    extra["gen_ai.usage.output_tokens"] = state.usage.completion_tokens
+                response = state.response()
+                extra.update(response_attributes(None, False, False, response))
+                if self.obs.content and name == "done":
+                    extra["gen_ai.output.messages"] = json_text(
+                        output_messages(msgspec.to_builtins(response.outputs))
+                    )
+            except Exception:  # the stream goes on: only its span is the poorer
+                _telemetry_failed("a stream's attributes")
             failure = stream._failure if name == "failed" else None
             self._end(failure, extra)
 
@@ -301,11 +369,14 @@ class CallTrace:
         return _Attempt(self, transport, number)
 
     def _event(self, number: int) -> dict[str, Any]:
-        call = self.call
+        call, obs = self.call, self.obs
+        url = call.url
+        if obs.safe_base_url is not obs.base_url and url.startswith(obs.base_url):
+            url = obs.safe_base_url + url[len(obs.base_url) :]
         return {
             "operation": call.operation,
             "method": call.method,
-            "url": call.url,
+            "url": url,
             "attempt": number,
             "stream": call.stream,
             "conversation_id": self.cid,
@@ -372,7 +443,7 @@ class _Attempt:
         started = time.monotonic()
         try:
             resp = await self.transport.send(request)
-        except Exception as exc:
+        except BaseException as exc:  # a time limit or a cancellation too: each attempt gets its answer event
             trace.answered(number, None, None, started, type(exc).__name__)
             raise
         trace.answered(number, resp.status, resp.request_id, started, None)

@@ -14,10 +14,12 @@ from mistral_conv import (
     AsyncConversationsClient,
     ConversationsClient,
     InvalidRequestError,
+    MistralError,
     PoolStats,
     RequestEvent,
     ResponseEvent,
     RetryEvent,
+    Timeout,
 )
 from mistral_conv.testing import Fault, LocalConversationsServer
 from mistral_conv.transport import HTTPRequest, HTTPResponse, Transport
@@ -122,6 +124,65 @@ async def test_a_hook_that_raises_is_logged_and_the_call_goes_on(
     assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
 
 
+async def test_an_attempt_cut_by_a_time_limit_still_gets_its_response_event(
+    server: LocalConversationsServer,
+) -> None:
+    # The time limit cancels the attempt inside the transport: a cancellation, not an Exception.
+    seen = Recorder()
+    server.inject(Fault.stall(30))
+    async with AsyncConversationsClient(
+        KEY, base_url=server.url, backoff=FAST_BACKOFF, max_retries=0, **seen.options()
+    ) as client:
+        with pytest.raises(MistralError):
+            await client.start(model=MODEL, inputs="hi", timeout=Timeout(total=0.05))
+    assert [type(e).__name__ for e in seen.events] == ["RequestEvent", "ResponseEvent"]
+    [answer] = seen.of(ResponseEvent)
+    assert answer.attempt == 1 and answer.status is None and answer.error_type == "CancelledError"
+
+
+async def test_a_cancelled_attempt_still_gets_its_response_event(server: LocalConversationsServer) -> None:
+    seen = Recorder()
+    server.inject(Fault.stall(30))
+    async with AsyncConversationsClient(KEY, base_url=server.url, **seen.options()) as client:
+        call = asyncio.ensure_future(client.start(model=MODEL, inputs="hi"))
+        await wait_until(lambda: seen.events, "the attempt is sent")
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    assert [type(e).__name__ for e in seen.events] == ["RequestEvent", "ResponseEvent"]
+    assert seen.of(ResponseEvent)[0].error_type == "CancelledError"
+
+
+async def test_a_hook_returning_an_awaitable_is_warned_about_and_the_call_goes_on(
+    server: LocalConversationsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue: asyncio.Queue[RequestEvent] = asyncio.Queue()
+    caplog.set_level(logging.WARNING, logger="mistral_conv")
+
+    # A common slip: queue.put is a coroutine function (put_nowait is the hook's call).
+    def on_request(event: RequestEvent) -> Any:
+        return queue.put(event)
+
+    async with AsyncConversationsClient(KEY, base_url=server.url, on_request=on_request) as client:
+        await client.start(model=MODEL, inputs="hi")
+    [record] = [r for r in caplog.records if r.name == "mistral_conv"]
+    assert "RequestEvent hook returned an awaitable" in record.getMessage()
+    assert queue.empty()
+
+
+async def test_hook_events_never_show_credentials_of_the_base_url() -> None:
+    seen = Recorder()
+    async with LocalConversationsServer() as server:
+        host = server.url.split("://", 1)[1]
+        async with AsyncConversationsClient(
+            base_url=f"http://gateway-user:gateway-SECRET@{host}", **seen.options()
+        ) as client:
+            await client.start(model=MODEL, inputs="hi")
+    assert seen.events
+    assert all(e.url == f"{server.url}/v1/conversations" for e in seen.events)
+    assert "SECRET" not in repr(seen.events)
+
+
 def test_the_blocking_client_runs_hooks_on_its_loop_thread() -> None:
     seen = Recorder()
     with (
@@ -133,6 +194,17 @@ def test_the_blocking_client_runs_hooks_on_its_loop_thread() -> None:
     assert [type(e).__name__ for e in seen.events] == ["RequestEvent", "ResponseEvent"]
     assert seen.threads and threading.get_ident() not in seen.threads
     assert stats is not None and stats.in_use == 0 and stats.waiting == 0 and stats.open <= 1
+
+
+def test_the_blocking_clients_pool_stats_can_be_read_from_its_own_hook() -> None:
+    stats: list[PoolStats | None] = []
+    with LocalConversationsServer(api_key=KEY) as server:
+        client = ConversationsClient(
+            KEY, base_url=server.url, on_response=lambda _: stats.append(client.pool_stats())
+        )
+        with client:
+            client.start(model=MODEL, inputs="hi")
+    assert len(stats) == 1 and stats[0] is not None and stats[0].open == 1
 
 
 # -- pool statistics ---------------------------------------------------------------------
@@ -200,3 +272,12 @@ async def test_an_async_function_is_refused_as_a_hook() -> None:
 
     with pytest.raises(InvalidRequestError, match="on_retry: must be a plain function"):
         AsyncConversationsClient(KEY, base_url="http://127.0.0.1:9", on_retry=on_retry)  # type: ignore[arg-type]
+
+
+def test_an_object_with_an_async_call_is_refused_as_a_hook() -> None:
+    class Exporter:
+        async def __call__(self, event: RequestEvent) -> None:
+            pass
+
+    with pytest.raises(InvalidRequestError, match="on_request: must be a plain function"):
+        AsyncConversationsClient(KEY, base_url="http://127.0.0.1:9", on_request=Exporter())  # type: ignore[arg-type]

@@ -23,7 +23,9 @@ from mistral_conv import (
     StreamError,
     UnprocessableEntityError,
 )
+from mistral_conv._run_spans import RunTrace, traced_run
 from mistral_conv.testing import Fault, LocalConversationsServer, ScriptedResponder, call_function, reply_text
+from mistral_conv.transport import HTTPRequest, HTTPResponse
 
 from .conftest import FAST_BACKOFF
 
@@ -79,6 +81,19 @@ def common(span: ReadableSpan, server: LocalConversationsServer) -> None:
     assert a["gen_ai.provider.name"] == "mistral_ai"
     assert a["server.address"] == "127.0.0.1"
     assert a["server.port"] == int(server.url.rsplit(":", 1)[1])
+
+
+def turn_attributes(span: ReadableSpan, response: Any, request_id: str | None, attempts: int) -> None:
+    """The attributes of item 4 of the issue on a turn's span: operation, model, conversation id,
+    token usage, request id and attempt count (error types: see the failing and retried calls)."""
+    a = attrs(span)
+    assert a["gen_ai.operation.name"] == "chat"
+    assert a["gen_ai.response.model"] == MODEL
+    assert a["gen_ai.conversation.id"] == response.conversation_id
+    assert a["gen_ai.usage.input_tokens"] == response.usage.prompt_tokens > 0
+    assert a["gen_ai.usage.output_tokens"] == response.usage.completion_tokens > 0
+    assert request_id is not None and a["mistral_conv.request_id"] == request_id
+    assert a["mistral_conv.attempts"] == attempts
 
 
 async def test_a_plain_call(
@@ -143,6 +158,8 @@ async def test_a_stream(
     assert a["gen_ai.response.id"] == response.outputs[-1].id
     assert a["mistral_conv.request_id"] == stream.request_id is not None
     assert a["mistral_conv.attempts"] == 1
+    assert a["gen_ai.request.model"] == MODEL
+    turn_attributes(span, response, stream.request_id, 1)
 
 
 async def test_a_stream_closed_early_and_one_that_fails(
@@ -182,6 +199,8 @@ async def test_a_retried_call(
     assert dict(retry.attributes or {})["error.type"] == "RateLimitError"
     assert dict(retry.attributes or {})["http.response.status_code"] == 429
     assert span.status.status_code is StatusCode.UNSET
+    assert attrs(span)["gen_ai.request.model"] == MODEL
+    turn_attributes(span, response, response.request_id, 2)
 
 
 async def test_failed_calls_carry_the_error_type(
@@ -252,6 +271,13 @@ async def test_a_two_round_tool_run(
     assert t["gen_ai.tool.call.id"]
     usage = [attrs(s)["gen_ai.usage.output_tokens"] for s in (start, append)]
     assert all(n > 0 for n in usage)
+    for turn in (start, append):
+        a = attrs(turn)
+        assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.response.model"] == MODEL
+        assert a["gen_ai.conversation.id"] == result.conversation_id
+        assert a["gen_ai.usage.input_tokens"] > 0
+        assert a["mistral_conv.request_id"] and a["mistral_conv.attempts"] == 1
+    assert attrs(start)["gen_ai.request.model"] == MODEL
 
 
 async def test_a_streamed_run_has_the_same_shape(
@@ -309,12 +335,15 @@ async def test_no_prompt_output_or_key_in_any_span_by_default(
     server: LocalConversationsServer, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     server.responder = ScriptedResponder([[reply_text(ANSWER)], [reply_text(ANSWER)], [reply_text(ANSWER)]])
-    async with client_of(server, provider) as client:
+    events: list[object] = []
+    hooks = {"on_request": events.append, "on_response": events.append, "on_retry": events.append}
+    async with client_of(server, provider, **hooks) as client:
         await run_everything(server, client)
     text = everything_recorded(exporter)
     assert len(spans(exporter)) >= 8
     for private in PRIVATE:
         assert private not in text, private
+        assert private not in repr(events), private  # nor in what the hooks receive
     assert "gen_ai.input.messages" not in text and "gen_ai.output.messages" not in text
 
 
@@ -388,3 +417,104 @@ def test_the_global_provider_set_after_the_client_was_made_is_used() -> None:
         "asyncio.run(main())\n"
     )
     assert out.strip() == "['chat m']"
+
+
+# -- the span code never breaks a call, and every span it starts ends ------------------------
+
+
+class _Answer(HTTPResponse):
+    """A 200 JSON answer from memory."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__(200, {"content-type": "application/json", "x-request-id": "req-odd"})
+        self._body = body
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def aclose(self) -> None:
+        pass
+
+
+class _Canned:
+    """A transport answering every request with the same body."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def send(self, request: HTTPRequest) -> HTTPResponse:
+        return _Answer(self.body)
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_an_answer_the_span_code_does_not_expect_fails_as_it_does_untraced(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    # An output whose content is neither a string nor a list of chunks: the SDK's own decoding
+    # judges it, as without tracing; the span code neither raises its own TypeError nor leaks a span.
+    odd = json.dumps(
+        {
+            "object": "conversation.response",
+            "conversation_id": "conv_odd",
+            "outputs": [{"type": "message.output", "id": "out_1", "role": "assistant", "content": 5}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+    ).encode()
+    raised: list[type[BaseException]] = []
+    for options in ({}, {"tracer_provider": provider, "trace_content": True}):
+        async with AsyncConversationsClient(
+            KEY, base_url="http://127.0.0.1:9", transport=_Canned(odd), **options
+        ) as client:
+            try:
+                await client.start(model=MODEL, inputs=PROMPT)
+            except Exception as exc:
+                raised.append(type(exc))
+            else:
+                raised.append(type(None))
+    untraced, traced = raised
+    assert traced is untraced and traced is not TypeError
+    [span] = spans(exporter)
+    assert attrs(span)["gen_ai.conversation.id"] == "conv_odd"
+
+
+async def test_a_run_whose_clean_up_fails_still_ends_its_spans(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    async def rounds() -> AsyncIterator[int]:
+        try:
+            yield 1
+            yield 2
+        finally:
+            raise RuntimeError("the round's clean-up failed")  # e.g. a stream that would not close
+
+    trace = RunTrace(provider.get_tracer("test"), False)
+    run = traced_run(trace, MODEL, rounds(), lambda: "conv_1")
+    assert await run.__anext__() == 1
+    trace.next_round()
+    with pytest.raises(RuntimeError, match="clean-up failed"):
+        await run.aclose()  # type: ignore[attr-defined]
+    names = sorted(s.name for s in spans(exporter))
+    assert names == [f"invoke_agent {MODEL}", "mistral_conv.round"]
+    [run_span] = [s for s in spans(exporter) if s.name.startswith("invoke_agent")]
+    assert attrs(run_span)["error.type"] == "RuntimeError"
+    assert attrs(run_span)["gen_ai.conversation.id"] == "conv_1"
+
+
+async def test_the_history_a_run_reads_first_is_in_the_runs_trace(
+    server: LocalConversationsServer, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    # A handle on a conversation it has not seen reads its history before the first round.
+    async with AsyncConversationsClient(KEY, base_url=server.url) as untraced:
+        first = await untraced.start(model=MODEL, inputs="hi")
+    async with client_of(server, provider) as client:
+        await client.conversation(first.conversation_id, tools=[add]).send("again")
+    by_name = {s.name: s for s in spans(exporter)}
+    run = by_name["invoke_agent"]  # no model named: a conversation's own
+    history = by_name["GET /v1/conversations/{conversation_id}/history"]
+    assert history.parent is not None and history.parent.span_id == run.context.span_id  # type: ignore[union-attr]
+    assert history.context.trace_id == run.context.trace_id  # type: ignore[union-attr]
