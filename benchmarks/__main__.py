@@ -129,6 +129,31 @@ before and after each stream) and the server's (`/proc`, 10 ms ticks).
 """
 
 
+FLOOR_NOTES = """
+## The decode floor, and where a stream event's time goes
+
+`python -m benchmarks.floor --rounds {rounds}`: the one-stream workload's bytes (20,000 deltas) decoded by
+msgspec alone from memory (the data payloads already split out, a `msgspec.json.Decoder(KnownEvent)`, no
+I/O, no SSE), beside the stream workload itself (`benchmarks.run mistral_conv stream` and `raw stream`,
+the same server) in the same run; the SDK's stages timed from memory on the body in 64 KiB chunks
+(`SSEDecoder.feed_data`, `decode_events`, `accumulate_batch`) and its whole stream path from memory (a
+transport that hands those chunks over), also with one event per chunk (a slow stream's reads); dispatch
+is the rest. `--profile 30` prints a cProfile of one loopback stream.
+
+"""
+
+
+IDLE_NOTES = """
+## 10,000 concurrent open streams, idle between events
+
+`python -m benchmarks.idle`: a server in a process of its own holds 10,000 event streams open and sends each
+one small delta a second (in 50 waves a second), its `time.time()` in the content; one client process opens
+them all (`client.start_stream(...)`, `max_connections=10100`; the floor: aiohttp + msgspec) and reads them
+concurrently, under asyncio's loop and under uvloop's. Bounded to two minutes.
+
+"""
+
+
 def start_server(sizes: dict[str, int]) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.server", "0", json.dumps(sizes)],
@@ -309,12 +334,38 @@ def main() -> int:
     if relay.returncode != 0:
         raise SystemExit(f"the relay benchmark failed:\n{relay.stdout}{relay.stderr}")
     print(relay.stderr, end="", file=sys.stderr)
+    floor = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.floor",
+            *(["--smoke"] if args.smoke else ["--rounds", str(rounds)]),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+        timeout=1800,
+    )
+    if floor.returncode != 0:
+        raise SystemExit(f"the decode-floor benchmark failed:\n{floor.stdout}{floor.stderr}")
+    print(floor.stderr, end="", file=sys.stderr)
+    idle = subprocess.run(
+        [sys.executable, "-m", "benchmarks.idle", *(["--smoke"] if args.smoke else [])],
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+        timeout=600,
+    )
+    if idle.returncode != 0:
+        raise SystemExit(f"the idle-streams benchmark failed:\n{idle.stdout}{idle.stderr}")
+    print(idle.stderr, end="", file=sys.stderr)
     if args.smoke:
         print("smoke run: every implementation decoded every scenario correctly")
         return 0
     text, all_met = report(results, impls, rounds, skipped)
     text += CLOSE_NOTES + close.stdout + RUNS_NOTES.format(rounds=rounds) + runs.stdout
     text += RELAY_NOTES.format(rounds=rounds) + relay.stdout
+    text += FLOOR_NOTES.format(rounds=rounds) + floor.stdout + IDLE_NOTES + idle.stdout
     args.out.write_text(text)
     print(text)
     print("every target met" if all_met else "some targets missed: see the table", file=sys.stderr)
