@@ -130,7 +130,7 @@ async def test_bad_arguments_are_refused_before_anything_is_sent(server: LocalCo
 
 async def test_2000_items_at_concurrency_200_against_300_requests_per_second_lose_nothing() -> None:
     # A small burst: the first wave of 200 sends meets the limit however slow the machine is.
-    limit = RateLimit(requests_per_second=300, burst=20)
+    limit = RateLimit(requests_per_second=300, burst=20, retry_after_ms=True)
     async with (
         LocalConversationsServer(api_key=KEY, rate_limit=limit) as server,
         AsyncConversationsClient(KEY, base_url=server.url, max_connections=200) as client,
