@@ -36,6 +36,8 @@ from typing import Any
 
 import msgspec
 
+from .procs import start_listening
+
 HERE = Path(__file__).resolve().parent
 KEY = "bench-key"
 IMPLS = ("mistral_conv", "mistralai", "raw")
@@ -255,19 +257,9 @@ def available() -> tuple[list[str], str]:
 
 
 def start_server(turns: int) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.runs", "serve", str(turns)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=HERE.parent,
+    return start_listening(
+        ["benchmarks.runs", "serve", str(turns)], "the runs benchmark's server", stdin=True
     )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("URL "):
-        proc.kill()
-        raise SystemExit("the runs benchmark's server did not start")
-    return proc, line.split()[1]
 
 
 def server_counts(server: subprocess.Popen[str]) -> dict[str, int]:

@@ -273,23 +273,25 @@ def accumulate_batch(
         if hot is not None:
             hot_id, hot_output, hot_content, parts = hot
             append = parts.append
-            start = i
-            while i < n:
-                event = events[i]
+            start = len(parts)
+            for event in events[i:] if i else events:
                 if (
                     event.__class__ is not MessageOutputDeltaEvent
-                    or event.content.__class__ is not str
                     or event.id != hot_id
                     or event.content_index != hot_content
                     or event.output_index != hot_output
                 ):
                     break
-                append(event.content)
-                i += 1
-            if i > start:
-                extended += i - start
+                content = event.content
+                if content.__class__ is not str:
+                    break
+                append(content)
+            taken = len(parts) - start
+            if taken:
+                i += taken
+                extended += taken
                 if texts is not None:
-                    texts.extend(parts[start - i :])
+                    texts += parts[start:]
             if i == n:
                 break
         event = events[i]

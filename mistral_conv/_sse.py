@@ -16,6 +16,7 @@ changes the result.
 from __future__ import annotations
 
 from itertools import repeat
+from operator import itemgetter
 
 import msgspec
 
@@ -23,6 +24,35 @@ __all__ = ["DEFAULT_MAX_EVENT_SIZE", "EventTooLarge", "SSEDecoder", "SSEFrame"]
 
 DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
+
+
+_DATA_LINE = b"\ndata: "
+_NEXT_EVENT = b"\n\nevent: "
+_data_of, _found, _name_of = itemgetter(0), itemgetter(1), itemgetter(2)
+
+
+def _canonical_data(region: bytes, limit: int) -> list[bytes] | None:
+    """The data of the blocks of `region` when each is exactly `event: NAME` LF `data: JSON`.
+
+    `None` for anything else (which the general parser then reads). Split at each
+    `LF data: `, the region is `event: NAME1`, then for each block but the last
+    `DATA LF LF event: NAME`, then the last `DATA`. Each of those pieces is cut at its
+    last `LF LF event: `. No piece may hold any other line end: every block then has
+    exactly its two lines, and the general parser gives the same data. A region longer
+    than `limit` goes to the general parser, which fails at the block over it.
+    """
+    if region[:7] != b"event: " or len(region) > limit:  # (a block over the limit fails there)
+        return None
+    parts = region.split(_DATA_LINE)
+    if len(parts) < 2 or b"\n" in parts[0]:
+        return None
+    last = parts.pop()
+    cuts = list(map(bytes.rpartition, parts[1:], repeat(_NEXT_EVENT)))
+    datas = list(map(_data_of, cuts))
+    datas.append(last)
+    if all(map(_found, cuts)) and b"\n" not in b"".join(datas) and b"\n" not in b"".join(map(_name_of, cuts)):
+        return datas
+    return None
 
 
 class EventTooLarge(ValueError):
@@ -69,26 +99,17 @@ class SSEDecoder:
     def feed_data(self, chunk: bytes) -> list[bytes]:
         """Like `feed`, but return only the `data` of each frame (the fast path for JSON events).
 
-        When every block of the chunk is in the canonical framing (one
-        `event: ` line and one `data: ` line), the checks and the split are
-        a few calls over the whole chunk; any other chunk goes through
-        `feed`'s general parser, with the same result.
+        When every block of the chunk is in the canonical framing (one `event: ` line
+        and then one `data: ` line), the checks and the split are a few calls over the
+        whole chunk; any other chunk goes through `feed`'s general parser, with the
+        same result.
         """
         region = self._complete(chunk)
         if region is None:
             return []
-        lines = region.split(b"\n")
-        k = (len(lines) + 1) // 3
-        event_lines, data_lines = lines[0::3], lines[1::3]
-        if (
-            len(lines) == 3 * k - 1
-            and not any(lines[2::3])
-            and b"\n".join(event_lines).count(b"\nevent: ") == k - 1
-            and event_lines[0][:7] == b"event: "
-            and all(map(bytes.startswith, data_lines, repeat(b"data: ")))
-            and max(map(len, data_lines)) <= self.max_event_size
-        ):
-            return [line[6:] for line in data_lines]
+        datas = _canonical_data(region, self.max_event_size)
+        if datas is not None:
+            return datas
         return [frame.data for frame in self._frames(region)]
 
     def _complete(self, chunk: bytes) -> bytes | None:

@@ -196,3 +196,62 @@ def test_events_before_an_oversized_one_are_delivered_first() -> None:
         d.feed_data(b"data: 4\n\n")
     with pytest.raises(EventTooLarge):
         d.close()
+
+
+# Pieces that build canonical bodies and every near miss of the framing `feed_data` checks for.
+SSE_PIECES = st.sampled_from(
+    [
+        b"event: ",
+        b"event:",
+        b"data: ",
+        b"data:",
+        b"id: 7",
+        b"retry: 5",
+        b": keep-alive",
+        b"\n",
+        b"\n\n",
+        b"\r\n",
+        b"\r",
+        b" ",
+        b"message.output.delta",
+        b'{"type":"x","content":"a\\nb"}',
+        b"[1]",
+        b"event: a\ndata: {}\n\n",
+        b"\n\nevent: ",
+        b"\ndata: ",
+    ]
+)
+
+
+@settings(max_examples=400)
+@given(st.lists(SSE_PIECES, max_size=40), st.lists(st.integers(0, 300), max_size=8), st.integers(1, 64))
+def test_feed_data_gives_the_data_of_the_general_parser(
+    pieces: list[bytes], cuts: list[int], limit: int
+) -> None:
+    body = b"".join(pieces)
+    fast, general = SSEDecoder(max_event_size=limit), SSEDecoder(max_event_size=limit)
+    got: list[bytes] = []
+    want: list[bytes] = []
+    for chunk in chunked(body, cuts):
+        try:
+            got += fast.feed_data(chunk)
+        except EventTooLarge:
+            got.append(b"<too large>")
+            break
+    for chunk in chunked(body, cuts):
+        try:
+            want += [f.data for f in general.feed(chunk)]
+        except EventTooLarge:
+            want.append(b"<too large>")
+            break
+    assert got == want
+    assert fast.last_event_id == general.last_event_id and fast.retry == general.retry
+
+
+def test_feed_data_takes_the_canonical_framing_whole() -> None:
+    body = b"".join(b'event: message.output.delta\ndata: {"i":%d}\n\n' % i for i in range(3))
+    assert SSEDecoder().feed_data(body) == [b'{"i":0}', b'{"i":1}', b'{"i":2}']
+    # A second line in a block (here an id) leaves the fast path, with the same data.
+    d = SSEDecoder()
+    assert d.feed_data(b"event: a\ndata: 1\nid: 9\n\nevent: b\ndata: 2\n\n") == [b"1", b"2"]
+    assert d.last_event_id == "9"
