@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Self
 
 import msgspec
@@ -187,6 +187,8 @@ class ConversationStream(AsyncClosing):
         self._attempts = 0
         self._received = 0  # event-stream bytes read, decompressed: bounded by max_stream_size
         self._reading = False  # a task is inside a read: one reader at a time
+        self._event_iter: AsyncGenerator[ConversationEvent, None] | None = None
+        self._text_iter: AsyncGenerator[str, None] | None = None
         self.request_id: str | None = None
         self.raw_response: ResponseInfo | None = None
         """Status, headers and request id of the answer, once it arrived."""
@@ -234,8 +236,21 @@ class ConversationStream(AsyncClosing):
         raise fresh(self._failure)
 
     def text_stream(self) -> AsyncIterator[str]:
-        """The text fragments of the assistant's messages, as they arrive."""
-        return _text_stream(self)
+        """The text fragments of the assistant's messages, as they arrive (a loop after a
+        `break` picks up where it stopped)."""
+        it = self._text_iter
+        if it is None:
+            it = self._text_iter = self._texts_iterate()
+        return it
+
+    async def _texts_iterate(self) -> AsyncGenerator[str, None]:
+        # As `_iterate`: an async generator the stream keeps until it ends or is closed.
+        try:
+            while (texts := await self.next_text_batch()) is not None:
+                for text in texts:
+                    yield text
+        finally:
+            self._text_iter = None
 
     async def next_batch(self) -> list[ConversationEvent]:
         """The next events: all that have arrived and were not read yet (at least one).
@@ -289,6 +304,9 @@ class ConversationStream(AsyncClosing):
         left = await self._release()
         if left is not None:
             await wait_briefly([left.wait()])
+        for it in (self._event_iter, self._text_iter):
+            if it is not None and not getattr(it, "ag_running", False):  # a running one ends itself
+                await it.aclose()
 
     async def _abort(self, error: ClientClosedError) -> asyncio.Event | None:
         """End the stream because its client is closing (`ClientClosedError`, with `partial`)."""
@@ -299,8 +317,32 @@ class ConversationStream(AsyncClosing):
             self._move(StreamStatus.FAILED)
         return await self._release()
 
-    def __aiter__(self) -> Self:
-        return self
+    def __aiter__(self) -> AsyncIterator[ConversationEvent]:
+        """The events from where the stream is: a loop after a `break` picks up where it stopped."""
+        it = self._event_iter
+        if it is None:
+            it = self._event_iter = self._iterate()
+        return it
+
+    async def _iterate(self) -> AsyncGenerator[ConversationEvent, None]:
+        # An async generator: a step costs half a coroutine call. The stream keeps it until it
+        # ends, and `aclose()` closes it, so one left by `break` never needs the loop's
+        # finalizer (a task of its own).
+        try:
+            while True:
+                i = self._i
+                events = self._events
+                if i < len(events):
+                    self._i = i + 1
+                    yield events[i]
+                    continue
+                try:
+                    event = await self._next_slow()
+                except StopAsyncIteration:
+                    return
+                yield event
+        finally:
+            self._event_iter = None
 
     async def __anext__(self) -> ConversationEvent:
         i = self._i
@@ -640,12 +682,3 @@ def _texts_of(events: list[ConversationEvent]) -> list[str]:
     return [
         e.content for e in events if e.__class__ is MessageOutputDeltaEvent and e.content.__class__ is str
     ]
-
-
-async def _text_stream(stream: ConversationStream) -> AsyncIterator[str]:
-    """The string deltas of a stream, read a batch at a time (an async generator: its
-    steps cost less than a coroutine per fragment; it holds nothing to release)."""
-    next_text_batch = stream.next_text_batch
-    while (texts := await next_text_batch()) is not None:
-        for text in texts:
-            yield text

@@ -74,6 +74,39 @@ async def test_break_out_of_async_with(client: AsyncConversationsClient, loopbac
     loopback.open_gate(gate)
 
 
+async def test_break_out_of_text_stream_in_async_with(
+    client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    gate = paused(loopback)
+    async with client.start_stream(inputs="x", model="m") as stream:
+        async for _ in stream.text_stream():
+            break
+    await assert_clean(client)  # no task left to finalize the loop's iterator either
+    loopback.open_gate(gate)
+
+
+@pytest.mark.parametrize("form", ["events", "texts"])
+async def test_a_second_loop_goes_on_where_a_break_left(
+    form: str, client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    loopback.reply("POST", PATH, Sse([sse_body(START, delta("a"), delta("b"), delta("c"), DONE)]))
+    async with client.start_stream(inputs="x", model="m") as stream:
+        if form == "texts":
+            texts = stream.text_stream()
+            assert await anext(texts) == "a"
+            assert [t async for t in stream.text_stream()] == ["b", "c"]
+        else:
+            async for event in stream:
+                if event.type == "message.output.delta":
+                    break
+            assert [e.type for e in [e async for e in stream]] == [
+                "message.output.delta",
+                "message.output.delta",
+                "conversation.response.done",
+            ]
+    await assert_clean(client)
+
+
 async def test_consumer_raises(client: AsyncConversationsClient, loopback: Loopback) -> None:
     gate = paused(loopback)
     with pytest.raises(RuntimeError, match="consumer failed"):
