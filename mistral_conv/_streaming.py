@@ -304,8 +304,17 @@ class ConversationStream(AsyncClosing):
         left = await self._release()
         if left is not None:
             await wait_briefly([left.wait()])
-        for it in (self._event_iter, self._text_iter):
-            if it is not None and not getattr(it, "ag_running", False):  # a running one ends itself
+        await self._close_iterators()
+
+    async def _close_iterators(self) -> None:
+        """Close the loops' generators that are not running (a running one ends by itself).
+
+        Each is dropped first: a later loop gets a fresh one, which raises a failure again.
+        """
+        for name in ("_event_iter", "_text_iter"):
+            it = getattr(self, name)
+            if it is not None and not getattr(it, "ag_running", False):
+                setattr(self, name, None)
                 await it.aclose()
 
     async def _abort(self, error: ClientClosedError) -> asyncio.Event | None:
@@ -393,6 +402,7 @@ class ConversationStream(AsyncClosing):
             if status is StreamStatus.FAILED:
                 assert self._failure is not None
                 raise fresh(self._failure)
+            await self._close_iterators()  # a loop left by `break` could only end now: no cycle stays
             raise StopAsyncIteration
 
     async def _open(self) -> None:

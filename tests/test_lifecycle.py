@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 
 import pytest
 
-from mistral_conv import AsyncConversationsClient, ConversationStream
+from mistral_conv import AsyncConversationsClient, ConversationStream, StreamError
 
 from .loopback import Loopback, Sse, sse_body
 
@@ -104,6 +105,39 @@ async def test_a_second_loop_goes_on_where_a_break_left(
                 "message.output.delta",
                 "conversation.response.done",
             ]
+    await assert_clean(client)
+
+
+@pytest.mark.parametrize("form", ["events", "texts"])
+async def test_a_loop_begun_after_a_close_raises_the_failure_again(
+    form: str, client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    error = {"type": "conversation.response.error", "message": "boom", "code": 1}
+    loopback.reply("POST", PATH, Sse([sse_body(START, delta("a"), error)]))
+    async with client.start_stream(inputs="x", model="m") as stream:
+        aiter(stream), stream.text_stream()  # made, never stepped: closed by the block's end
+        with pytest.raises(StreamError):
+            await stream.final_response()
+    with pytest.raises(StreamError, match="boom"):
+        async for _ in stream.text_stream() if form == "texts" else stream:
+            pass
+
+
+async def test_a_stream_read_to_its_end_after_a_break_is_freed_without_the_gc(
+    client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    loopback.reply("POST", PATH, Sse([sse_body(START, delta("a"), delta("b"), DONE)]))
+    stream = client.start_stream(inputs="x", model="m")
+    async for _ in stream:
+        break
+    await stream.final_response()
+    ref = weakref.ref(stream)
+    gc.disable()
+    try:
+        del stream
+        assert ref() is None  # no cycle through a suspended loop
+    finally:
+        gc.enable()
     await assert_clean(client)
 
 
