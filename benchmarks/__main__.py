@@ -289,77 +289,36 @@ def main() -> int:
         server.wait()
         if server.stdout is not None:
             server.stdout.close()
-    close = subprocess.run(
-        [sys.executable, "-m", "benchmarks.close", *(["--repeat", "1"] if args.smoke else ["--check"])],
-        capture_output=True,
-        text=True,
-        cwd=HERE.parent,
-        timeout=600,
+
+    def part(module: str, what: str, options: list[str], timeout: float) -> str:
+        """Run one benchmark module in a process of its own; return its Markdown (stdout)."""
+        done = subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{module}", *options],
+            capture_output=True,
+            text=True,
+            cwd=HERE.parent,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"the {what} benchmark failed:\n{done.stdout}{done.stderr}")
+        print(done.stderr, end="", file=sys.stderr)
+        return done.stdout
+
+    per_round = ["--smoke"] if args.smoke else ["--rounds", str(rounds)]
+    close = part(
+        "close", "close (or it missed its target)", ["--repeat", "1"] if args.smoke else ["--check"], 600
     )
-    if close.returncode != 0:
-        raise SystemExit(f"the close benchmark failed or missed its target:\n{close.stdout}{close.stderr}")
-    runs = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.runs",
-            *(["--smoke"] if args.smoke else ["--rounds", str(rounds)]),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=HERE.parent,
-        timeout=1800,
-    )
-    if runs.returncode != 0:
-        raise SystemExit(f"the tool-runs benchmark failed:\n{runs.stdout}{runs.stderr}")
-    print(runs.stderr, end="", file=sys.stderr)
-    relay = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.relay",
-            *(["--smoke"] if args.smoke else ["--rounds", str(rounds)]),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=HERE.parent,
-        timeout=1800,
-    )
-    if relay.returncode != 0:
-        raise SystemExit(f"the relay benchmark failed:\n{relay.stdout}{relay.stderr}")
-    print(relay.stderr, end="", file=sys.stderr)
-    floor = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.floor",
-            *(["--smoke"] if args.smoke else ["--rounds", str(rounds)]),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=HERE.parent,
-        timeout=1800,
-    )
-    if floor.returncode != 0:
-        raise SystemExit(f"the decode-floor benchmark failed:\n{floor.stdout}{floor.stderr}")
-    print(floor.stderr, end="", file=sys.stderr)
-    idle = subprocess.run(
-        [sys.executable, "-m", "benchmarks.idle", *(["--smoke"] if args.smoke else [])],
-        capture_output=True,
-        text=True,
-        cwd=HERE.parent,
-        timeout=600,
-    )
-    if idle.returncode != 0:
-        raise SystemExit(f"the idle-streams benchmark failed:\n{idle.stdout}{idle.stderr}")
-    print(idle.stderr, end="", file=sys.stderr)
+    runs = part("runs", "tool-runs", per_round, 1800)
+    relay = part("relay", "relay", per_round, 1800)
+    floor = part("floor", "decode-floor", per_round, 1800)
+    idle = part("idle", "idle-streams", ["--smoke"] if args.smoke else [], 600)
     if args.smoke:
         print("smoke run: every implementation decoded every scenario correctly")
         return 0
     text, all_met = report(results, impls, rounds, skipped)
-    text += CLOSE_NOTES + close.stdout + RUNS_NOTES.format(rounds=rounds) + runs.stdout
-    text += RELAY_NOTES.format(rounds=rounds) + relay.stdout
-    text += FLOOR_NOTES.format(rounds=rounds) + floor.stdout + IDLE_NOTES + idle.stdout
+    text += CLOSE_NOTES + close + RUNS_NOTES.format(rounds=rounds) + runs
+    text += RELAY_NOTES.format(rounds=rounds) + relay
+    text += FLOOR_NOTES.format(rounds=rounds) + floor + IDLE_NOTES + idle
     args.out.write_text(text)
     print(text)
     print("every target met" if all_met else "some targets missed: see the table", file=sys.stderr)
