@@ -2,7 +2,6 @@
 
 from typing import TYPE_CHECKING, Any
 
-from . import models
 from ._api import AsyncConversationsClient, ConversationsClient
 from ._errors import (
     APIConnectionError,
@@ -34,15 +33,14 @@ from ._errors import (
     UnknownToolError,
     UnprocessableEntityError,
 )
-from ._events import PoolStats, RequestEvent, ResponseEvent, RetryEvent
-from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
-from ._streaming import ConversationStream, StreamStatus
 from ._sync import SyncConversationHandle, SyncConversationStream, SyncRunStream, run_sync
 from ._version import __version__
-from .models import ConversationEvent
 
 if TYPE_CHECKING:
+    from . import models
+    from ._events import PoolStats, RequestEvent, ResponseEvent, RetryEvent
+    from ._info import ConversationPage, ResponseInfo
     from ._runs import (
         ConversationHandle,
         FunctionResultEvent,
@@ -53,10 +51,23 @@ if TYPE_CHECKING:
         RunStream,
         ToolCallStartedEvent,
     )
+    from ._streaming import ConversationStream, StreamStatus
     from ._tools import LocalTool, tool
+    from .models import ConversationEvent
 
-# The run layer (local tools, handles) loads on first use: `import mistral_conv` stays light.
+# What making a client does not need loads on first use: the models, streams, events and the
+# run layer (local tools, handles). `import mistral_conv` stays light.
 _LAZY = {
+    "models": "",  # the subpackage itself
+    "ConversationEvent": "models",
+    "PoolStats": "_events",
+    "RequestEvent": "_events",
+    "ResponseEvent": "_events",
+    "RetryEvent": "_events",
+    "ConversationPage": "_info",
+    "ResponseInfo": "_info",
+    "ConversationStream": "_streaming",
+    "StreamStatus": "_streaming",
     "ConversationHandle": "_runs",
     "FunctionResultEvent": "_runs",
     "PendingCall": "_runs",
@@ -76,9 +87,15 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'mistral_conv' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    value = importlib.import_module(f"{__name__}.{module or name}")
+    if module:
+        value = getattr(value, name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [

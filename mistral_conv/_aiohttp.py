@@ -12,13 +12,12 @@ import io
 import urllib.request
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import aiohttp
 import yarl
 
 from ._errors import ClientClosedError, EventLoopError, InvalidRequestError, ResponseTooLargeError
-from ._events import PoolStats
 from ._transport import (
     ConnectError,
     ConnectTimeout,
@@ -29,6 +28,9 @@ from ._transport import (
     TransportError,
     is_loopback,
 )
+
+if TYPE_CHECKING:
+    from ._events import PoolStats
 
 __all__ = ["AiohttpTransport", "env_proxy"]
 
@@ -237,6 +239,8 @@ class AiohttpTransport:
 
     def pool_stats(self) -> PoolStats:
         """Connections open, in use, and requests waiting for one (all zero before the first call)."""
+        from ._events import PoolStats  # loaded when first asked for, not with the client
+
         session = self._session
         connector = session.connector if session is not None else None
         if connector is None or connector.closed:

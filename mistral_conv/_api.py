@@ -11,29 +11,29 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ._client import AsyncClientCore, suggest, suggest_async
 from ._errors import RequestOutcomeUnknownError
-from ._events import RequestEvent, ResponseEvent, RetryEvent
-from ._info import ConversationPage, ResponseInfo
 from ._options import Backoff, Timeout
-from ._streaming import ConversationStream
 from ._sync import SyncClientCore, SyncConversationHandle, SyncConversationStream, run_sync
 from ._transport import Transport
-from .models import (
-    CompletionArgs,
-    Conversation,
-    ConversationHistory,
-    ConversationMessages,
-    ConversationResponse,
-    GuardrailConfig,
-    HandoffExecution,
-    Tool,
-    ToolCallConfirmation,
-)
 
-if TYPE_CHECKING:  # annotations only: the run layer and the dict types load on first use
+if TYPE_CHECKING:  # annotations only: the models, streams, run layer and dict types load on first use
     from opentelemetry.trace import TracerProvider
 
+    from ._events import RequestEvent, ResponseEvent, RetryEvent
+    from ._info import ConversationPage, ResponseInfo
     from ._runs import ConversationHandle
+    from ._streaming import ConversationStream
     from ._tools import LocalTool
+    from .models import (
+        CompletionArgs,
+        Conversation,
+        ConversationHistory,
+        ConversationMessages,
+        ConversationResponse,
+        GuardrailConfig,
+        HandoffExecution,
+        Tool,
+        ToolCallConfirmation,
+    )
     from .types import CompletionArgsParam, GuardrailConfigParam, Inputs, ToolCallConfirmationParam, ToolParam
 
 __all__ = ["AsyncConversationsClient", "ConversationsClient"]

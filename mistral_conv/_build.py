@@ -15,7 +15,7 @@ from .models import MessageInputEntry, Unknown
 from .models._decoders import ModelDecoder
 from .models.requests import AppendRequest, RestartRequest, StartRequest
 
-__all__ = ["conversation_path", "encode_body", "inputs_value", "require_non_negative"]
+__all__ = ["conversation_path", "encode_body", "inputs_value"]
 
 _PATH_RE = re.compile(r" - at `\$(.*)`$")
 _validators: dict[type[Any], ModelDecoder[Any]] = {
@@ -34,14 +34,6 @@ def conversation_path(conversation_id: str, suffix: str = "") -> str:
             "conversation_id", "must be valid Unicode text (no lone surrogates)"
         ) from None
     return f"/v1/conversations/{encoded}{suffix}"
-
-
-def require_non_negative(name: str, value: int | None) -> None:
-    """Raise unless `value` is `None` or a non-negative integer."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidRequestError(name, f"must be a non-negative integer, got {value!r}")
 
 
 def inputs_value(inputs: Any, *, required: bool) -> Any:

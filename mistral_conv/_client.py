@@ -6,11 +6,11 @@ The public methods themselves, with their explicit signatures, are generated int
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlencode, urlsplit
@@ -19,25 +19,22 @@ import msgspec
 from msgspec import UNSET
 
 from . import _aiohttp
-from ._build import conversation_path, encode_body, inputs_value, require_non_negative
 from ._calls import Call, PlainCall, RawResponse, Runtime
 from ._closing import AsyncClosing
-from ._errors import InvalidRequestError, RequestOutcomeUnknownError, ResponseDecodeError
-from ._events import PoolStats
-from ._info import ConversationPage, ResponseInfo
-from ._options import Backoff, Timeout
+from ._errors import InvalidRequestError, RequestOutcomeUnknownError
+from ._options import Backoff, Timeout, require_non_negative
 from ._retry import RetryPolicy
-from ._streaming import ConversationStream
-from ._telemetry import Observer
 from ._transport import Transport, is_loopback, pool_stats
 from ._version import __version__
-from .models import Conversation, ConversationHistory, ConversationMessages, ConversationResponse
-from .models._base import Result
-from .models._decoders import ConversationDecoder, ModelDecoder
-from .models.requests import AppendRequest, RestartRequest, StartRequest
 
+# Making a client loads only what it needs: the models (`_wire`, `_build`), streams and
+# telemetry load with the first call that uses them.
 if TYPE_CHECKING:
+    from ._events import PoolStats
+    from ._info import ConversationPage, ResponseInfo
     from ._runs import ConversationHandle
+    from ._streaming import ConversationStream
+    from .models import Conversation, ConversationHistory, ConversationMessages, ConversationResponse
 
 __all__ = ["AsyncClientCore", "suggest", "suggest_async"]
 
@@ -48,31 +45,6 @@ DEFAULT_MAX_BODY = 64 * 1024 * 1024
 DEFAULT_MAX_STREAM_SIZE = 256 * 1024 * 1024
 USER_AGENT = f"mistral_conv/{__version__}"
 T = TypeVar("T")
-
-_response: ModelDecoder[ConversationResponse] = ModelDecoder(ConversationResponse)
-_history: ModelDecoder[ConversationHistory] = ModelDecoder(ConversationHistory)
-_messages: ModelDecoder[ConversationMessages] = ModelDecoder(ConversationMessages)
-
-
-def _decode(resp: RawResponse, decode: Callable[[bytes], T]) -> T:
-    try:
-        result = decode(resp.body)
-    except msgspec.DecodeError as exc:
-        raise ResponseDecodeError(
-            f"unexpected response body: {exc}",
-            body=resp.body,
-            status=resp.status,
-            request_id=resp.request_id,
-        ) from None
-    if isinstance(result, Result):
-        result.__dict__["_raw_response"] = _info(resp)
-    elif isinstance(result, list):
-        info = _info(resp)
-        for item in result:
-            if isinstance(item, Result):
-                item.__dict__["_raw_response"] = info
-    return result
-
 
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # Headers that frame the message or route it: the transport sets them, a caller must not.
@@ -153,6 +125,8 @@ def _unknown_argument(key: str, operation: str, known: frozenset[str]) -> str:
     problem = f"is not an argument of {operation}()"
     if key in _COMPLETION_ARGS and "completion_args" in known:
         return f"{problem}; it is a field of completion_args: completion_args={{{key!r}: ...}}"
+    import difflib  # only a misspelt argument needs it
+
     close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
     return f"{problem}; did you mean {close[0]!r}?" if close else problem
 
@@ -256,14 +230,14 @@ class AsyncClientCore(AsyncClosing):
             max_stream_size=options["max_stream_size"],
         )
         self.log_bodies = bool(options["log_bodies"])
-        self._rt.obs = Observer.create(
-            options["tracer_provider"],
-            bool(options["trace_content"]),
-            options["on_request"],
-            options["on_response"],
-            options["on_retry"],
-            self.base_url,
-        )
+        hooks = (options["on_request"], options["on_response"], options["on_retry"])
+        provider = options["tracer_provider"]
+        # With no provider, hook or opentelemetry, there is nothing to report to: no observer
+        # (`Observer.create` would say None), and telemetry is not even imported.
+        if provider is not None or any(h is not None for h in hooks) or "opentelemetry.trace" in sys.modules:
+            from ._telemetry import Observer
+
+            self._rt.obs = Observer.create(provider, bool(options["trace_content"]), *hooks, self.base_url)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -352,7 +326,10 @@ class AsyncClientCore(AsyncClosing):
         options: Mapping[str, Any],
         stream: bool,
     ) -> Call:
-        model, inputs_required, suffix = _OPERATIONS[operation]
+        from ._build import conversation_path, encode_body, inputs_value
+        from ._wire import OPERATIONS
+
+        model, inputs_required, suffix = OPERATIONS[operation]
         path = "/v1/conversations" if conversation_id is None else conversation_path(conversation_id, suffix)
         fields = {k: v for k, v in given.items() if v is not None}
         fields["inputs"] = inputs_value(fields.get("inputs", UNSET), required=inputs_required)
@@ -392,8 +369,10 @@ class AsyncClientCore(AsyncClosing):
         fields: Mapping[str, Any],
         options: Mapping[str, Any],
     ) -> ConversationResponse:
+        from ._wire import RESPONSE, decode
+
         call = self._body_call(operation, conversation_id, fields, options, False)
-        return _decode(await self._send(call), _response.decode)
+        return decode(await self._send(call), RESPONSE.decode)
 
     def _stream(
         self,
@@ -402,24 +381,39 @@ class AsyncClientCore(AsyncClosing):
         fields: Mapping[str, Any],
         options: Mapping[str, Any],
     ) -> ConversationStream:
+        from ._streaming import ConversationStream
+
         return ConversationStream(
             self._rt, self._body_call(operation, conversation_id, fields, options, True)
         )
 
     async def _read(self, operation: str, conversation_id: str, options: Mapping[str, Any]) -> RawResponse:
+        from ._build import conversation_path
+
         path = conversation_path(conversation_id, _READS[operation])
         return await self._send(self._call("GET", path, options, operation=operation))
 
     async def _read_get(self, conversation_id: str, options: Mapping[str, Any]) -> Conversation:
-        return _decode(await self._read("get", conversation_id, options), ConversationDecoder.one)
+        from ._wire import decode
+        from .models._decoders import ConversationDecoder
+
+        return decode(await self._read("get", conversation_id, options), ConversationDecoder.one)
 
     async def _read_history(self, conversation_id: str, options: Mapping[str, Any]) -> ConversationHistory:
-        return _decode(await self._read("history", conversation_id, options), _history.decode)
+        from ._wire import HISTORY, decode
+
+        return decode(await self._read("history", conversation_id, options), HISTORY.decode)
 
     async def _read_messages(self, conversation_id: str, options: Mapping[str, Any]) -> ConversationMessages:
-        return _decode(await self._read("messages", conversation_id, options), _messages.decode)
+        from ._wire import MESSAGES, decode
+
+        return decode(await self._read("messages", conversation_id, options), MESSAGES.decode)
 
     async def _list(self, fields: Mapping[str, Any], options: Mapping[str, Any]) -> ConversationPage:
+        from ._info import ConversationPage
+        from ._wire import decode, info
+        from .models._decoders import ConversationDecoder
+
         query: dict[str, str] = {}
         for key in ("page", "page_size"):
             if fields.get(key) is not None:
@@ -430,7 +424,7 @@ class AsyncClientCore(AsyncClosing):
         raw = await self._send(
             self._call("GET", "/v1/conversations", options, operation="list", params=query)
         )
-        return ConversationPage(_decode(raw, ConversationDecoder.many), _info(raw))
+        return ConversationPage(decode(raw, ConversationDecoder.many), info(raw))
 
     async def _iterate(
         self, fields: Mapping[str, Any], options: Mapping[str, Any]
@@ -449,6 +443,7 @@ class AsyncClientCore(AsyncClosing):
             page += 1
 
     def _handle(self, conversation_id: str | None, fields: Mapping[str, Any]) -> ConversationHandle[Any]:
+        from ._build import conversation_path
         from ._runs import ConversationHandle  # the runs layer sits on top of this module
 
         given = dict(fields)
@@ -482,20 +477,14 @@ class AsyncClientCore(AsyncClosing):
         return settled(history, last if error.operation == "append" else None)
 
     async def _delete(self, conversation_id: str, options: Mapping[str, Any]) -> ResponseInfo:
+        from ._build import conversation_path
+        from ._wire import info
+
         call = self._call("DELETE", conversation_path(conversation_id), options, operation="delete")
-        return _info(await self._send(call))
+        return info(await self._send(call))
 
 
-_OPERATIONS: dict[str, tuple[type[msgspec.Struct], bool, str]] = {
-    "start": (StartRequest, True, ""),
-    "append": (AppendRequest, False, ""),
-    "restart": (RestartRequest, False, "/restart"),
-}
 _READS = {"get": "", "history": "/history", "messages": "/messages"}
-
-
-def _info(raw: RawResponse) -> ResponseInfo:
-    return ResponseInfo(raw.status, raw.headers, raw.request_id)
 
 
 def _clip(body: bytes, limit: int = 65536) -> str:

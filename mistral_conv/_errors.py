@@ -47,11 +47,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from .models import ErrorBody, ValidationErrorItem
-from .models._decoders import ModelDecoder
-
-if TYPE_CHECKING:
-    from .models import ConversationResponse
+if TYPE_CHECKING:  # the models load with the first error body, not with `import mistral_conv`
+    from .models import ConversationResponse, ErrorBody, ValidationErrorItem
 
 __all__ = [
     "APIConnectionError",
@@ -436,8 +433,6 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     429: RateLimitError,
 }
 
-_error_body: ModelDecoder[ErrorBody] = ModelDecoder(ErrorBody)
-
 
 def validation_items(parsed: ErrorBody | None) -> list[ValidationErrorItem]:
     """The validation list of a plain (`detail`) or wrapped (`message.detail`) 422 body."""
@@ -446,6 +441,8 @@ def validation_items(parsed: ErrorBody | None) -> list[ValidationErrorItem]:
     if isinstance(parsed.detail, list):
         return parsed.detail
     if isinstance(parsed.message, dict) and isinstance(parsed.message.get("detail"), list):
+        from .models import ValidationErrorItem
+
         try:
             return msgspec.convert(parsed.message["detail"], list[ValidationErrorItem])
         except msgspec.ValidationError:
@@ -478,8 +475,10 @@ def status_error(
     note: str | None = None,
 ) -> APIStatusError:
     """The exception for an error status, with the server's message, parsed body and `note`."""
+    from .models._decoders import ERROR_BODY
+
     try:
-        parsed: ErrorBody | None = _error_body.decode(body)
+        parsed: ErrorBody | None = ERROR_BODY.decode(body)
     except (msgspec.DecodeError, RecursionError):
         parsed = None
     cls = _STATUS_ERRORS.get(status)

@@ -1,4 +1,4 @@
-"""Client options: time limits and retry backoff."""
+"""Client options: time limits, retry backoff, and the check of counts (retries, pages)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import msgspec
 
 from ._errors import InvalidRequestError
 
-__all__ = ["Backoff", "Timeout"]
+__all__ = ["Backoff", "Timeout", "require_non_negative"]
 
 
 class Timeout(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,6 +52,14 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
     def replace(self, **changes: float | None) -> Timeout:
         """A copy with some limits changed."""
         return msgspec.structs.replace(self, **changes)
+
+
+def require_non_negative(name: str, value: int | None) -> None:
+    """Raise unless `value` is `None` or a non-negative integer."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidRequestError(name, f"must be a non-negative integer, got {value!r}")
 
 
 def _check_limit(name: str, value: object, allow_none: bool = True) -> None:

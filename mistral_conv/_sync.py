@@ -21,20 +21,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from contextlib import AbstractContextManager, suppress
 from typing import TYPE_CHECKING, Generic, Literal, ParamSpec, Self, TypeVar
 
-if TYPE_CHECKING:
+from ._closing import Closing
+from ._errors import ClientClosedError
+
+if TYPE_CHECKING:  # annotations only: making a client loads no model, stream or event class
     from anyio.from_thread import BlockingPortal
 
     from ._api import AsyncConversationsClient
+    from ._client import AsyncClientCore
+    from ._events import PoolStats
+    from ._info import ResponseInfo
     from ._runs import ConversationHandle, RunEvent, RunResult, RunState, RunStream
+    from ._streaming import ConversationStream
+    from .models import Conversation, ConversationEvent, ConversationHistory, ConversationResponse, Entry
     from .types import Inputs
-
-from ._client import AsyncClientCore
-from ._closing import Closing
-from ._errors import ClientClosedError
-from ._events import PoolStats
-from ._info import ResponseInfo
-from ._streaming import ConversationStream
-from .models import Conversation, ConversationEvent, ConversationHistory, ConversationResponse, Entry
 
 __all__ = ["SyncClientCore", "SyncConversationHandle", "SyncConversationStream", "SyncRunStream", "run_sync"]
 

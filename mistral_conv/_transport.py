@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import AsyncIterator, Mapping
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._errors import ResponseTooLargeError
-from ._events import PoolStats
+
+if TYPE_CHECKING:
+    from ._events import PoolStats
 
 __all__ = [
     "ConnectError",
@@ -157,6 +159,8 @@ class Transport(Protocol):
 
 def pool_stats(transport: object) -> PoolStats | None:
     """`transport.pool_stats()`, for a transport that has one (it is optional), else `None`."""
+    from ._events import PoolStats  # loaded when first asked for, not with the client
+
     stats = getattr(transport, "pool_stats", None)
     result = stats() if stats is not None else None
     return result if isinstance(result, PoolStats) else None

@@ -9,9 +9,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from mistral_conv import AsyncConversationsClient, InvalidRequestError, ResponseDecodeError
+from mistral_conv import AsyncConversationsClient, InvalidRequestError, ResponseDecodeError, _wire
 from mistral_conv._calls import RawResponse as Response
-from mistral_conv._client import _decode
 from mistral_conv.models import (
     AgentConversation,
     ConversationHistory,
@@ -85,10 +84,10 @@ def test_response_payload_decodes(path: Path) -> None:
     resp = Response(200, {}, data, "req-1")
     if path.name in EXPECTED_FAILURES:
         with pytest.raises(ResponseDecodeError) as info:
-            _decode(resp, decode)
+            _wire.decode(resp, decode)
         assert info.value.body == data and info.value.request_id == "req-1"
         return
-    result = _decode(resp, decode)
+    result = _wire.decode(resp, decode)
     assert_no_unknown(result)
     raw = json.loads(data)
     if isinstance(result, ConversationResponse):

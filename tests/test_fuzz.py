@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mistral_conv import ResponseDecodeError
+from mistral_conv import ResponseDecodeError, _wire
 from mistral_conv._accumulate import StreamState, accumulate_batch
 from mistral_conv._calls import RawResponse as Response
-from mistral_conv._client import _decode, _history, _messages, _response
 from mistral_conv._errors import APIStatusError, status_error
 from mistral_conv._sse import EventTooLarge, SSEDecoder
 from mistral_conv._streaming import EventNotJSON, decode_event, decode_events
+from mistral_conv._wire import HISTORY, MESSAGES, RESPONSE
 from mistral_conv.models import (
     AgentConversation,
     ConversationHistory,
@@ -197,9 +197,9 @@ def test_valid_streams_survive_any_chunking(
 
 
 DECODERS: list[tuple[Any, Any]] = [
-    (_response.decode, ConversationResponse),
-    (_history.decode, ConversationHistory),
-    (_messages.decode, ConversationMessages),
+    (RESPONSE.decode, ConversationResponse),
+    (HISTORY.decode, ConversationHistory),
+    (MESSAGES.decode, ConversationMessages),
     (ConversationDecoder.one, ModelConversation | AgentConversation),
     (ConversationDecoder.many, list),
 ]
@@ -215,7 +215,7 @@ def test_response_decoders_give_a_model_or_response_decode_error(
     decode, expected = decoder
     body = value if isinstance(value, bytes) else msgspec.json.encode(value)
     try:
-        result = _decode(Response(200, {}, body, None), decode)
+        result = _wire.decode(Response(200, {}, body, None), decode)
     except ResponseDecodeError as exc:
         assert exc.body == body
         return

@@ -64,11 +64,12 @@ def test_signature_names_every_parameter_and_both_clients_agree(name: str) -> No
 
 @pytest.mark.parametrize("name", PUBLIC)
 def test_annotations_resolve(name: str) -> None:
-    # The run layer and the dict types load lazily, so their names are not in _api's globals
-    # until asked for; every annotation resolves with the public modules' names.
+    # The models, streams, run layer and dict types load lazily, so their names are not in _api's
+    # globals until asked for; every annotation resolves with the public modules' names.
     import mistral_conv.types
 
     names = {n: getattr(mistral_conv, n) for n in mistral_conv.__all__}
+    names |= {n: getattr(mistral_conv.models, n) for n in mistral_conv.models.__all__}
     names |= {n: getattr(mistral_conv.types, n) for n in mistral_conv.types.__all__}
     from opentelemetry.trace import TracerProvider  # tracer_provider's type, from the otel extra
 
@@ -196,3 +197,24 @@ def test_importing_the_package_leaves_the_run_layer_unloaded_until_used() -> Non
     code = f"import sys, mistral_conv; print([m for m in {layer!r} if m in sys.modules]); mistral_conv.tool"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_making_a_client_loads_no_model_stream_or_telemetry() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mistral_conv; mistral_conv.AsyncConversationsClient('k'); "
+        "mistral_conv.ConversationsClient('k').close(); "
+        "print(sorted(m for m in sys.modules if m.startswith('mistral_conv.models') "
+        "or m in ('difflib', 'mistral_conv._streaming', 'mistral_conv._telemetry', 'mistral_conv._events')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+    # what was put off is still there by name
+    code = (
+        "import mistral_conv as m; "
+        "print(set(m.__all__) <= set(dir(m)), all(hasattr(m, n) for n in m.__all__))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "True True", done.stdout + done.stderr

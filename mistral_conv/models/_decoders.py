@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from ._base import TOO_DEEP, decode_lenient
-from .responses import AgentConversation, Conversation, ModelConversation
+from .responses import AgentConversation, Conversation, ErrorBody, ModelConversation
 
 __all__ = ["ConversationDecoder", "ModelDecoder"]
 
@@ -48,6 +48,7 @@ class _Probe(msgspec.Struct):
 
 _probe: ModelDecoder[_Probe] = ModelDecoder(_Probe)
 _raw_list: ModelDecoder[list[msgspec.Raw]] = ModelDecoder(list[msgspec.Raw])
+ERROR_BODY: ModelDecoder[ErrorBody] = ModelDecoder(ErrorBody)  # what an error status's body holds
 _agent: ModelDecoder[AgentConversation] = ModelDecoder(AgentConversation)
 _model: ModelDecoder[ModelConversation] = ModelDecoder(ModelConversation)
 
