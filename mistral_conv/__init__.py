@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._api import AsyncConversationsClient, ConversationsClient
+from ._api import AsyncConversationsClient
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -34,7 +34,6 @@ from ._errors import (
     UnprocessableEntityError,
 )
 from ._options import Backoff, Timeout
-from ._sync import SyncConversationHandle, SyncConversationStream, SyncRunStream, run_sync
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -52,13 +51,20 @@ if TYPE_CHECKING:
         ToolCallStartedEvent,
     )
     from ._streaming import ConversationStream, StreamStatus
+    from ._sync import SyncConversationHandle, SyncConversationStream, SyncRunStream, run_sync
+    from ._sync_api import ConversationsClient
     from ._tools import LocalTool, tool
     from .models import ConversationEvent
 
-# What making a client does not need loads on first use: the models, streams, events and the
-# run layer (local tools, handles). `import mistral_conv` stays light.
+# What making an async client does not need loads on first use: the models, streams, events,
+# the blocking client and the run layer (local tools, handles). `import mistral_conv` stays light.
 _LAZY = {
     "models": "",  # the subpackage itself
+    "ConversationsClient": "_sync_api",
+    "SyncConversationHandle": "_sync",
+    "SyncConversationStream": "_sync",
+    "SyncRunStream": "_sync",
+    "run_sync": "_sync",
     "ConversationEvent": "models",
     "PoolStats": "_events",
     "RequestEvent": "_events",

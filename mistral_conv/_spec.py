@@ -2,12 +2,12 @@
 
 Every parameter of every public method of `AsyncConversationsClient` and
 `ConversationsClient` is declared here once, with its type, default and
-documentation. `python mistral_conv/_codegen.py` writes both classes into
-`_api.py` from this table; a test fails when `_api.py` is not what the
-table gives. The request bodies' fields come from the request models
+documentation. `python mistral_conv/_codegen.py` writes the classes into
+`_api.py` and `_sync_api.py` from this table; a test fails when either is not what
+the table gives. The request bodies' fields come from the request models
 (`models/requests.py`), and a test keeps them and this table in step.
 
-Annotations are source text, resolved in `_api.py`'s namespace.
+Annotations are source text, resolved in `_api.py`'s and `_sync_api.py`'s namespaces.
 """
 
 from __future__ import annotations

@@ -245,7 +245,7 @@ class SyncConversationStream(Closing):
 
 
 class SyncClientCore(Closing):
-    """The work behind `ConversationsClient`'s generated methods (see `_api.py`): it owns
+    """The work behind `ConversationsClient`'s generated methods (see `_sync_api.py`): it owns
     an async client and runs its methods on the SDK's loop thread (see `run_sync`)."""
 
     _async: AsyncConversationsClient

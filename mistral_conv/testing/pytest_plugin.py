@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from .._api import AsyncConversationsClient, ConversationsClient
+from .._api import AsyncConversationsClient
+from .._sync_api import ConversationsClient
 from ._server import LocalConversationsServer
 
 LOCAL_API_KEY = "local-test-key"
