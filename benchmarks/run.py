@@ -1,4 +1,6 @@
-"""One measurement in a fresh process: ``python -m benchmarks.run IMPL SCENARIO URL SIZES_JSON``.
+"""One measurement in a fresh process: ``python -m benchmarks.run IMPL SCENARIO URL SIZES_JSON [LOOP]``.
+
+``LOOP`` is ``asyncio`` (the default) or ``uvloop``: the event loop every ``run`` of the scenario uses.
 
 Prints one JSON object. Every scenario checks what was decoded (exact text, entry
 counts) and exits non-zero on a mismatch, so no implementation can win by
@@ -13,6 +15,10 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def rss_bytes() -> int:
@@ -27,6 +33,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> dict[str, float]:
     impl_name, scenario, url, sizes_json = sys.argv[1:5]
+    loop = sys.argv[5] if len(sys.argv) > 5 else "asyncio"
     sizes = json.loads(sizes_json)
     if scenario == "import":
         t = time.perf_counter()
@@ -38,6 +45,14 @@ def main() -> dict[str, float]:
     from . import payloads
 
     impl = importlib.import_module(f"benchmarks.impl_{impl_name}")
+    if loop == "uvloop":
+        import uvloop
+
+        def run(coro: Coroutine[Any, Any, T]) -> T:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(coro)
+    else:
+        run = asyncio.run
     if scenario == "stream":
         # Several streams in the process, the median counts: one-time costs (decoders built on
         # first use, the first connection) are paid once per process, not once per stream.
@@ -45,7 +60,7 @@ def main() -> dict[str, float]:
         rates: list[float] = []
         for _ in range(sizes["stream_repeat"]):
             t = time.perf_counter()
-            text = asyncio.run(impl.stream(url, n))
+            text = run(impl.stream(url, n))
             rates.append(n / (time.perf_counter() - t))
             if text != payloads.stream_text(n):
                 raise SystemExit(f"{impl_name}: wrong stream text")
@@ -54,7 +69,7 @@ def main() -> dict[str, float]:
         count, n = sizes["streams"], sizes["stream_len"]
         base = rss_bytes()
         t = time.perf_counter()
-        texts = asyncio.run(impl.many_streams(url, count, n))
+        texts = run(impl.many_streams(url, count, n))
         elapsed = time.perf_counter() - t
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         expected = payloads.stream_text(n)
@@ -68,7 +83,7 @@ def main() -> dict[str, float]:
         all_latencies: list[float] = []
         for _ in range(sizes["starts_repeat"]):
             t = time.perf_counter()
-            latencies, texts = asyncio.run(impl.starts(url, total, concurrency))
+            latencies, texts = run(impl.starts(url, total, concurrency))
             rates.append(total / (time.perf_counter() - t))
             all_latencies += latencies
             if len(texts) != total or any(x != payloads.START_TEXT for x in texts):
@@ -80,7 +95,7 @@ def main() -> dict[str, float]:
         }
     if scenario == "history":
         n = sizes["history"]
-        times, counts = asyncio.run(impl.history(url, n, sizes["history_repeat"]))
+        times, counts = run(impl.history(url, n, sizes["history_repeat"]))
         if counts != payloads.history_counts(n):
             raise SystemExit(f"{impl_name}: wrong history counts {counts}")
         return {"ms": percentile(times, 0.5) * 1000}
