@@ -7,10 +7,12 @@ import gc
 import weakref
 
 import pytest
+from aiohttp import web
 
-from mistral_conv import AsyncConversationsClient, ConversationStream, StreamError
+from mistral_conv import AsyncConversationsClient, ConversationStream, StreamError, StreamStatus
 
 from .loopback import Loopback, Sse, sse_body
+from .servers import serve_aiohttp
 
 PATH = "/v1/conversations"
 START = {"type": "conversation.response.started", "conversation_id": "conv_l"}
@@ -31,6 +33,15 @@ async def assert_clean(client: AsyncConversationsClient) -> None:
     assert acquired(client) == 0
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
     assert others == []
+
+
+async def assert_client_clean(client: AsyncConversationsClient) -> None:
+    """As `assert_clean`, where the server's own tasks run in the same loop."""
+    await asyncio.sleep(0)
+    gc.collect()
+    assert acquired(client) == 0
+    tasks = [t for t in asyncio.all_tasks() if not t.done() and t is not asyncio.current_task()]
+    assert [t for t in tasks if "mistral_conv" in t.get_coro().cr_code.co_filename] == []  # type: ignore[union-attr]
 
 
 def paused(loopback: Loopback) -> asyncio.Event:
@@ -216,3 +227,69 @@ async def test_stream_never_iterated_sends_nothing(
     assert isinstance(stream, ConversationStream)
     await stream.aclose()
     assert loopback.requests == []
+
+
+@pytest.mark.parametrize("form", ["events in async with", "texts in async with", "bare events", "bare texts"])
+async def test_a_cancel_after_any_number_of_loop_steps_leaves_the_client_clean(form: str) -> None:
+    """The reading task is cancelled after 1, 2, 3, ... turns of the loop, so at each point where the
+    stream's generators, its open and its reads suspend, until the whole read fits in the steps.
+
+    The server runs in the same loop and lets it turn between its chunks, so that the reader meets
+    each chunk apart."""
+    body = [sse_body(START), sse_body(delta("a"), delta("b")), sse_body(delta("c")), sse_body(DONE)]
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for chunk in body:
+            await resp.write(chunk)
+            for _ in range(8):  # turns enough for the client to read the chunk on its own
+                await asyncio.sleep(0)
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.router.add_post(PATH, handler)
+    streams: list[ConversationStream] = []
+    texts = "texts" in form
+
+    async def consume(client: AsyncConversationsClient) -> None:
+        stream = client.start_stream(inputs="x", model="m")
+        streams.append(stream)
+        if "async with" in form:
+            async with stream:
+                async for _ in stream.text_stream() if texts else stream:
+                    pass
+        else:
+            async for _ in stream.text_stream() if texts else stream:
+                pass
+
+    async with serve_aiohttp(app) as url, AsyncConversationsClient("k", base_url=url) as client:
+        completed = cancelled = 0
+        where: set[str] = set()
+        for steps in range(1, 2000):
+            task = asyncio.create_task(consume(client))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            if task.done():
+                await task
+                completed += 1
+                if completed == 3:  # three runs in a row fit in the steps: every point was tried
+                    break
+                continue
+            completed = 0
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)  # the bound only turns a hang into a failure
+            cancelled += 1
+            stream = streams[-1]
+            assert stream.status in (StreamStatus.CLOSED, StreamStatus.DONE), steps
+            where.add(f"{stream.status.value} after {stream.state.text!r}")
+            await assert_client_clean(client)
+        assert completed == 3
+        # cancelled while opening and with the stream open (the loop's exact turns vary with the loop)
+        assert "closed after ''" in where and len(where) >= 2, where
+        text = "".join([t async for t in client.start_stream(inputs="x", model="m").text_stream()])
+        assert text == "abc"  # the client still works
+        await assert_client_clean(client)
