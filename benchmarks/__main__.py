@@ -87,8 +87,12 @@ NOTES = """## What keeps mistral_conv near the floor
   to 0.85 x); a call is one object with its attempt, its limits and its place in the client's
   in-flight set (what `aclose()` ends), and the transport keeps parsed URLs and aiohttp timeouts in
   small bounded caches.
-* Import: decoders are built on first use and the blocking portal (`anyio.from_thread`) is imported by
-  the first blocking call, so `import mistral_conv` costs little more than its three dependencies.
+* Import: `import mistral_conv` and making an `AsyncConversationsClient` load 11 of the package's
+  modules: the models, the streams, the decoders, telemetry, the blocking client (`_sync_api`) and
+  the blocking portal (`anyio.from_thread`) load with the first call that needs them (a module
+  `__getattr__` keeps every public name importable), so the import costs little more than its three
+  dependencies. `python -X importtime -c "import mistral_conv; mistral_conv.AsyncConversationsClient('k')"`
+  shows the package's own modules at about 5 ms of self time.
 """
 
 
