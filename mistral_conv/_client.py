@@ -238,6 +238,15 @@ class AsyncClientCore(AsyncClosing):
         for name, value in default_headers.items():
             check_header(f"default_headers[{name!r}]", name, value)
         self._headers = headers
+        # Each call's headers start as a copy of one of these: (stream, with a JSON body) -> headers.
+        self._header_sets: dict[tuple[bool, bool], Headers] = {}
+        for stream in (False, True):
+            for with_body in (False, True):
+                base = Headers(headers)
+                base["Accept"] = "text/event-stream" if stream else "application/json"
+                if with_body:
+                    base["Content-Type"] = "application/json"
+                self._header_sets[stream, with_body] = base
         # The real API refuses every call without a key: say how to give one, before sending.
         self._no_key = not key and (urlsplit(self.base_url).hostname or "").endswith("mistral.ai")
         transport = options["transport"]
@@ -305,11 +314,9 @@ class AsyncClientCore(AsyncClosing):
                 "api_key", f"no API key for {self.base_url}: pass api_key=... or set MISTRAL_API_KEY"
             )
         max_retries = options.get("max_retries")
-        require_non_negative("max_retries", max_retries)
-        headers = Headers(self._headers)
-        headers["Accept"] = "text/event-stream" if stream else "application/json"
-        if body is not None:
-            headers["Content-Type"] = "application/json"
+        if max_retries is not None:
+            require_non_negative("max_retries", max_retries)
+        headers = Headers(self._header_sets[stream, body is not None])
         extra_headers = options.get("extra_headers")
         if extra_headers:
             for name, value in extra_headers.items():
@@ -327,6 +334,7 @@ class AsyncClientCore(AsyncClosing):
         if params:
             url += "?" + urlencode(params)
         retry_unknown = options.get("retry_unknown_outcome")
+        timeout = options.get("timeout")
         call = Call(
             method,
             path,
@@ -337,7 +345,7 @@ class AsyncClientCore(AsyncClosing):
             url=url,
             headers=headers,
             body=body,
-            timeout=Timeout.of(options.get("timeout"), self.timeout),
+            timeout=self.timeout if timeout is None else Timeout.of(timeout),
             stream=stream,
         )
         if self._rt.obs is not None:
