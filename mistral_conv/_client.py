@@ -11,7 +11,7 @@ import functools
 import inspect
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -384,11 +384,17 @@ class AsyncClientCore(AsyncClosing):
             conversation_id=conversation_id,
         )
 
-    async def _send(self, call: Call) -> RawResponse:
-        run = PlainCall(self._rt, call).run()
-        raw = await (run if call.trace is None else call.trace.plain(run))
-        if self.log_bodies:
-            log.debug("%s %s response body: %s", call.method, call.path, _clip(raw.body))
+    def _send(self, call: Call) -> Awaitable[RawResponse]:
+        """The call's run, to await (no coroutine of its own: one frame fewer on every resumption)."""
+        run: Awaitable[RawResponse] = PlainCall(self._rt, call).run()
+        if call.trace is not None:
+            run = call.trace.plain(run)
+        return self._logged(call, run) if self.log_bodies else run
+
+    @staticmethod
+    async def _logged(call: Call, run: Awaitable[RawResponse]) -> RawResponse:
+        raw = await run
+        log.debug("%s %s response body: %s", call.method, call.path, _clip(raw.body))
         return raw
 
     # -- what the generated methods call ------------------------------------
