@@ -11,7 +11,7 @@ import asyncio
 import io
 import urllib.request
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Self
 
 import aiohttp
@@ -85,26 +85,75 @@ def _read_error(exc: BaseException) -> TransportError:
 
 
 class _Chunks:
-    """The body's chunks, with read failures mapped to the seam's errors."""
+    """The body's chunks, with read failures mapped to the seam's errors and the read limit kept.
 
-    __slots__ = ("_readany",)
+    aiohttp's own limit between reads (`sock_read`) arms a timer at every packet and cancels
+    the one before: with thousands of streams open, a heap of cancelled timers the loop sifts
+    through and the GC walks. Here a body has one timer, armed when a read starts to wait and
+    none is armed; when it fires, a read that waits less than `limit` so far has it armed again
+    for the rest, one that waited `limit` fails with aiohttp's own timeout error, and no read
+    waiting leaves it unarmed until the next. `stop()` cancels it; every way a body's reading
+    ends calls it (its end, a read error, a cancelled read, the response's `aclose()`).
+    """
 
-    def __init__(self, readany: Callable[[], Awaitable[bytes]]) -> None:
-        self._readany = readany
+    __slots__ = ("_content", "_limit", "_loop", "_mark", "_since", "_timer", "_waiting")
+
+    def __init__(self, content: aiohttp.StreamReader, limit: float | None) -> None:
+        self._content = content
+        self._limit = limit
+        self._loop = asyncio.get_running_loop()
+        self._since = 0.0  # when the waiting read started
+        self._mark = 0  # the bytes received by then
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiting = False
 
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> bytes:
+        content = self._content
+        limit = self._limit
+        if limit is not None and not content.is_eof():
+            self._since = since = self._loop.time()
+            self._mark = content.total_bytes
+            self._waiting = True
+            if self._timer is None:
+                self._timer = self._loop.call_at(since + limit, self._expire)
         try:
-            chunk = await self._readany()
+            chunk = await content.readany()
         except (aiohttp.ClientError, OSError) as exc:
+            self.stop()
             error = _read_error(exc)
+        except BaseException:
+            self.stop()
+            raise
         else:
+            self._waiting = False
             if chunk:
                 return chunk
+            self.stop()
             raise StopAsyncIteration
         raise error  # outside the except block: aiohttp's exception is not chained
+
+    def _expire(self) -> None:
+        self._timer = None
+        content = self._content
+        if not self._waiting or content.total_bytes != self._mark or content.is_eof():
+            return  # no read waits, or bytes came and the waiting read is about to return
+        assert self._limit is not None
+        deadline = self._since + self._limit
+        if self._loop.time() < deadline:
+            self._timer = self._loop.call_at(deadline, self._expire)
+            return
+        self._waiting = False
+        content.set_exception(aiohttp.SocketTimeoutError("Timeout on reading data from socket"))
+
+    def stop(self) -> None:
+        """Cancel the timer: no read will wait any more (a later one would arm it again)."""
+        self._waiting = False
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
 
 
 class _Inflating:
@@ -159,15 +208,27 @@ class _Inflating:
 class AiohttpResponse(HTTPResponse):
     """An aiohttp response behind the seam. Bodies are inflated here, within the reader's limits."""
 
-    __slots__ = ("_resp",)
+    __slots__ = ("_chunks", "_read_timeout", "_resp")
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, read_timeout: float | None = None) -> None:
         super().__init__(resp.status, resp.headers)
         self._resp = resp
+        self._read_timeout = read_timeout
+        self._chunks: _Chunks | None = None
 
     def aiter_bytes(self) -> AsyncIterator[bytes]:
-        chunks = _Chunks(self._resp.content.readany)
-        encoding = (self._resp.headers.get("content-encoding") or "").strip().lower()
+        resp = self._resp
+        limit = self._read_timeout
+        if limit is not None:
+            # From here the body's reads are timed by _Chunks, not at every packet by aiohttp.
+            protocol = resp.connection.protocol if resp.connection is not None else None
+            if protocol is not None:
+                protocol.read_timeout = None
+                protocol.start_timeout()  # with no limit: cancels the timer armed at the last packet
+        if self._chunks is not None:
+            self._chunks.stop()
+        chunks = self._chunks = _Chunks(resp.content, limit)
+        encoding = (resp.headers.get("content-encoding") or "").strip().lower()
         if encoding in ("gzip", "x-gzip", "deflate"):
             return _Inflating(chunks, "deflate" if encoding == "deflate" else "gzip")
         return chunks
@@ -187,6 +248,8 @@ class AiohttpResponse(HTTPResponse):
         raise error
 
     async def aclose(self) -> None:
+        if self._chunks is not None:
+            self._chunks.stop()
         resp = self._resp
         if resp.content.is_eof():
             resp.release()
@@ -324,7 +387,7 @@ class AiohttpTransport:
         except (aiohttp.ClientError, OSError) as exc:
             error = _send_error(exc)
         else:
-            return AiohttpResponse(resp)
+            return AiohttpResponse(resp, request.read_timeout)
         raise error  # outside the except block: aiohttp's exception is not chained
 
     @staticmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._errors import (
@@ -57,6 +57,7 @@ T = TypeVar("T")
 # before the phase's own timer fires (which could not tell).
 _MARGIN = 0.005
 _ERROR_BODY_LIMIT = 1024 * 1024
+_NEVER = float("inf")
 
 
 class Call(CallInfo):
@@ -171,6 +172,7 @@ class Runtime:
 
     __slots__ = (
         "closed",
+        "deadlines",
         "inflight",
         "max_body_size",
         "max_event_size",
@@ -195,6 +197,7 @@ class Runtime:
         self.max_event_size = max_event_size
         self.max_stream_size = max_stream_size
         self.inflight: set[Abortable] = set()
+        self.deadlines = Deadlines()
         self.closed = False
         self.obs: Observer | None = None  # spans and hooks; None: nothing to report to
 
@@ -206,6 +209,7 @@ class Runtime:
     def after_fork(self) -> None:
         """In a child process: what was in flight belongs to the parent; the transport starts anew."""
         self.inflight.clear()
+        self.deadlines.after_fork()
         after_fork = getattr(self.transport, "after_fork", None)
         if after_fork is not None:
             after_fork()
@@ -219,6 +223,7 @@ class Runtime:
             if left is not None:
                 waits.append(left.wait())
         await wait_briefly(waits)
+        self.deadlines.close()
         await self.transport.aclose()
 
 
@@ -235,7 +240,7 @@ class RawResponse:
 
     __slots__ = ("body", "headers", "request_id", "status")
 
-    def __init__(self, status: int, headers: dict[str, str], body: bytes, request_id: str | None) -> None:
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes, request_id: str | None) -> None:
         self.status = status
         self.headers = headers
         self.body = body
@@ -278,6 +283,8 @@ class PlainCall:
     def _attempt(self, number: int) -> Awaitable[RawResponse]:
         total = self._call.timeout.total
         return within(
+            self._rt.deadlines,
+            self._guard.task,
             total,
             "total",
             lambda: f"The call took longer than its total limit of {total:g} s.",
@@ -299,22 +306,140 @@ class PlainCall:
             exc.request_id = resp.request_id
             failure = Failure(exc, Outcome.FINAL)
         else:
-            return RawResponse(resp.status, dict(resp.headers), body, resp.request_id)
+            return RawResponse(resp.status, resp.headers, body, resp.request_id)
         finally:
             await resp.aclose()
         raise failure
 
 
+class _Scope:
+    """One attempt's time limit in a `Deadlines`: its deadline, its task, whether it ran out."""
+
+    __slots__ = ("base", "expired", "task", "when")
+
+    def __init__(self, task: asyncio.Task[Any], when: float) -> None:
+        self.task = task
+        self.base = task.cancelling()
+        self.when = when
+        self.expired = False
+
+
+class Deadlines:
+    """The attempts' time limits of one client, on one timer of the loop, armed lazily.
+
+    `asyncio.timeout` arms a timer for every attempt and cancels it when the attempt ends
+    (within milliseconds, for a limit of minutes): a heap push and a cancelled handle left in
+    the loop's heap, every call. Here an attempt's limit is an entry in a set; the one timer is
+    armed again only for a deadline earlier than the one it waits for, and when it fires it
+    ends the attempts that ran out (cancelling their tasks, as `asyncio.timeout` does) and
+    waits for the earliest deadline left.
+    """
+
+    __slots__ = ("_handle", "_loop", "_scopes", "_when")
+
+    def __init__(self) -> None:
+        self._scopes: set[_Scope] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._when = _NEVER
+
+    def enter(self, limit: float, task: asyncio.Task[Any] | None) -> _Scope | None:
+        """Start an attempt's limit of `limit` seconds; `None` when this loop must use its own timer."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            if self._scopes:  # in use on another loop (a client shared across loops)
+                return None
+            self._reset()
+            self._loop = loop
+        if task is None:
+            task = asyncio.current_task()
+            if task is None:
+                raise RuntimeError("a time limit needs a task")
+        scope = _Scope(task, loop.time() + limit)
+        self._scopes.add(scope)
+        if scope.when < self._when:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._when = scope.when
+            self._handle = loop.call_at(scope.when, self._fire)
+        return scope
+
+    def leave(self, scope: _Scope) -> bool:
+        """End an attempt's limit; whether a cancellation the task got was only this limit's."""
+        self._scopes.discard(scope)
+        return scope.expired and scope.task.uncancel() <= scope.base
+
+    def _fire(self) -> None:
+        assert self._loop is not None
+        self._handle = None
+        self._when = _NEVER
+        now = self._loop.time()
+        due = [scope for scope in self._scopes if scope.when <= now]
+        for scope in due:
+            self._scopes.discard(scope)
+            scope.expired = True
+            scope.task.cancel()
+        if self._scopes:
+            self._when = min(scope.when for scope in self._scopes)
+            self._handle = self._loop.call_at(self._when, self._fire)
+
+    def _reset(self) -> None:
+        self.close()
+        self._scopes.clear()
+        self._loop = None
+
+    def close(self) -> None:
+        """Cancel the timer (the client is closed: nothing it started is left to time)."""
+        handle, self._handle = self._handle, None
+        self._when = _NEVER
+        if handle is not None and self._loop is not None and not self._loop.is_closed():
+            handle.cancel()
+
+    def after_fork(self) -> None:
+        """In a child process: the parent's attempts and loop are not this process's."""
+        self._handle = None
+        self._reset()
+
+
 async def within(
+    deadlines: Deadlines,
+    task: asyncio.Task[Any] | None,
     limit: float | None,
     name: str,
     message: Callable[[], str],
     run: Callable[[int, float | None], Awaitable[T]],
     number: int,
 ) -> T:
-    """`await run(number, limit)` within `limit` seconds; past it, an outcome-unknown timeout."""
+    """`await run(number, limit)` within `limit` seconds; past it, an outcome-unknown timeout.
+
+    `task` is the task that awaits (`None`: the current one).
+    """
     if limit is None:
         return await run(number, None)
+    scope = deadlines.enter(limit, task)
+    if scope is None:
+        return await _within_own_timer(limit, name, message, run, number)
+    try:
+        result = await run(number, limit)
+    except asyncio.CancelledError:
+        if not deadlines.leave(scope):  # the caller's own cancellation, or a close's
+            raise
+    except BaseException:
+        deadlines.leave(scope)
+        raise
+    else:
+        deadlines.leave(scope)
+        return result
+    raise Failure(APITimeoutError(message(), limit=name), Outcome.UNKNOWN)
+
+
+async def _within_own_timer(
+    limit: float,
+    name: str,
+    message: Callable[[], str],
+    run: Callable[[int, float | None], Awaitable[T]],
+    number: int,
+) -> T:
     try:
         async with asyncio.timeout(limit) as scope:
             return await run(number, limit)
@@ -338,10 +463,10 @@ async def send_attempt(transport: Transport, call: Call, number: int, budget: fl
         failure = transport_failure(os_failure(exc), None)
     else:
         if resp.status < 300:
-            log_attempt(call.method, call.path, resp.status, started, resp.request_id, number)
+            log_attempt(call.method, call.path, resp.status, started, resp, number)
             return resp
         failure = await status_failure(resp, "Authorization" in call.headers)
-        log_attempt(call.method, call.path, resp.status, started, resp.request_id, number)
+        log_attempt(call.method, call.path, resp.status, started, resp, number)
         raise failure
     log_attempt(call.method, call.path, f"failed ({type(failure.error).__name__})", started, None, number)
     raise failure

@@ -11,7 +11,7 @@ import inspect
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -212,6 +212,15 @@ class AsyncClientCore(AsyncClosing):
         for name, value in default_headers.items():
             check_header(f"default_headers[{name!r}]", name, value)
         self._headers = headers
+        # Each call's headers start as a copy of one of these: (stream, with a JSON body) -> headers.
+        self._header_sets: dict[tuple[bool, bool], Headers] = {}
+        for stream in (False, True):
+            for with_body in (False, True):
+                base = Headers(headers)
+                base["Accept"] = "text/event-stream" if stream else "application/json"
+                if with_body:
+                    base["Content-Type"] = "application/json"
+                self._header_sets[stream, with_body] = base
         # The real API refuses every call without a key: say how to give one, before sending.
         self._no_key = not key and (urlsplit(self.base_url).hostname or "").endswith("mistral.ai")
         transport = options["transport"]
@@ -279,11 +288,9 @@ class AsyncClientCore(AsyncClosing):
                 "api_key", f"no API key for {self.base_url}: pass api_key=... or set MISTRAL_API_KEY"
             )
         max_retries = options.get("max_retries")
-        require_non_negative("max_retries", max_retries)
-        headers = Headers(self._headers)
-        headers["Accept"] = "text/event-stream" if stream else "application/json"
-        if body is not None:
-            headers["Content-Type"] = "application/json"
+        if max_retries is not None:
+            require_non_negative("max_retries", max_retries)
+        headers = Headers(self._header_sets[stream, body is not None])
         extra_headers = options.get("extra_headers")
         if extra_headers:
             for name, value in extra_headers.items():
@@ -301,6 +308,7 @@ class AsyncClientCore(AsyncClosing):
         if params:
             url += "?" + urlencode(params)
         retry_unknown = options.get("retry_unknown_outcome")
+        timeout = options.get("timeout")
         call = Call(
             method,
             path,
@@ -311,7 +319,7 @@ class AsyncClientCore(AsyncClosing):
             url=url,
             headers=headers,
             body=body,
-            timeout=Timeout.of(options.get("timeout"), self.timeout),
+            timeout=self.timeout if timeout is None else Timeout.of(timeout),
             stream=stream,
         )
         if self._rt.obs is not None:
@@ -353,11 +361,17 @@ class AsyncClientCore(AsyncClosing):
             conversation_id=conversation_id,
         )
 
-    async def _send(self, call: Call) -> RawResponse:
-        run = PlainCall(self._rt, call).run()
-        raw = await (run if call.trace is None else call.trace.plain(run))
-        if self.log_bodies:
-            log.debug("%s %s response body: %s", call.method, call.path, _clip(raw.body))
+    def _send(self, call: Call) -> Awaitable[RawResponse]:
+        """The call's run, to await (no coroutine of its own: one frame fewer on every resumption)."""
+        run: Awaitable[RawResponse] = PlainCall(self._rt, call).run()
+        if call.trace is not None:
+            run = call.trace.plain(run)
+        return self._logged(call, run) if self.log_bodies else run
+
+    @staticmethod
+    async def _logged(call: Call, run: Awaitable[RawResponse]) -> RawResponse:
+        raw = await run
+        log.debug("%s %s response body: %s", call.method, call.path, _clip(raw.body))
         return raw
 
     # -- what the generated methods call ------------------------------------

@@ -8,12 +8,23 @@ __all__ = ["ResponseHeaders", "ResponseInfo"]
 
 
 class ResponseHeaders(Mapping[str, str]):
-    """An answer's headers, read-only, looked up without regard to case."""
+    """An answer's headers, read-only, looked up without regard to case.
 
-    __slots__ = ("_items",)
+    The names are folded to lower case on first use: most results never look at their headers.
+    """
+
+    __slots__ = ("_given", "_lowered")
 
     def __init__(self, headers: Mapping[str, str]) -> None:
-        self._items = {k.lower(): v for k, v in headers.items()}
+        self._given = headers
+        self._lowered: dict[str, str] | None = None
+
+    @property
+    def _items(self) -> dict[str, str]:
+        items = self._lowered
+        if items is None:
+            items = self._lowered = {k.lower(): v for k, v in self._given.items()}
+        return items
 
     def __getitem__(self, name: str) -> str:
         return self._items[name.lower()]
@@ -26,6 +37,9 @@ class ResponseHeaders(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"ResponseHeaders({sorted(self._items)})"  # names only: values may be cookies
+
+    def __reduce__(self) -> tuple[type[ResponseHeaders], tuple[dict[str, str]]]:
+        return ResponseHeaders, (self._items,)  # what a transport gave may not pickle
 
 
 class ResponseInfo:

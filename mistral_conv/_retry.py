@@ -38,6 +38,7 @@ from ._options import Backoff
 
 if TYPE_CHECKING:
     from ._telemetry import CallTrace
+    from ._transport import HTTPResponse
 
 __all__ = ["Failure", "Outcome", "RetryPolicy", "outcome_unknown", "status_outcome"]
 
@@ -197,7 +198,7 @@ class RetryPolicy:
 
 
 def log_attempt(
-    method: str, path: str, status: int | str, started: float, request_id: str | None, attempt: int
+    method: str, path: str, status: int | str, started: float, response: HTTPResponse | None, attempt: int
 ) -> None:
     """One INFO line per attempt on the `mistral_conv` logger."""
     if log.isEnabledFor(logging.INFO):
@@ -207,6 +208,6 @@ def log_attempt(
             path,
             status,
             (time.monotonic() - started) * 1000,
-            request_id or "-",
+            (response.request_id if response is not None else None) or "-",
             attempt,
         )

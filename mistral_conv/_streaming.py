@@ -474,6 +474,8 @@ class ConversationStream(AsyncClosing):
         self._received = 0
         limit = self._call.timeout.first_event
         await within(
+            self._rt.deadlines,
+            self._guard.task,
             limit,
             "first_event",
             lambda: f"No event arrived within {limit:g} s of sending.",

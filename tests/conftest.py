@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -167,3 +168,33 @@ if os.environ.get("MISTRAL_CONV_TEST_LOOP") == "uvloop":  # CI runs the stream t
         import uvloop
 
         return {"uvloop": uvloop.new_event_loop}
+
+
+class TimersAhead:
+    """Wraps the loop's `call_at` to keep the timers armed `limit` seconds ahead (a time limit's)."""
+
+    def __init__(self, limit: float, tolerance: float = 0.1) -> None:
+        self.limit = limit
+        self.tolerance = tolerance
+        self.armed: list[asyncio.TimerHandle] = []
+        self.loop = asyncio.get_running_loop()
+        self._call_at = self.loop.call_at
+
+    def _counting(self, when: float, callback: Any, *args: Any, context: Any = None) -> asyncio.TimerHandle:
+        handle = self._call_at(when, callback, *args, context=context)
+        if abs(when - self.loop.time() - self.limit) < self.tolerance:
+            self.armed.append(handle)
+        return handle
+
+    def __enter__(self) -> TimersAhead:
+        try:
+            self.loop.call_at = self._counting  # type: ignore[method-assign]
+        except AttributeError:
+            pytest.skip("this event loop's timers cannot be wrapped")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.loop.call_at
+
+    def pending(self) -> list[asyncio.TimerHandle]:
+        return [h for h in self.armed if not h.cancelled() and h.when() > self.loop.time()]

@@ -10,7 +10,7 @@ import mistral_conv as mc
 from mistral_conv import AsyncConversationsClient, Timeout
 from mistral_conv.models import AgentConversation, FunctionCallEntry, ModelConversation
 
-from .conftest import API_KEY
+from .conftest import API_KEY, TimersAhead
 from .loopback import Json, Loopback, Stall
 
 CONV_M = {
@@ -185,6 +185,36 @@ async def test_total_timeout_fires(client: AsyncConversationsClient, loopback: L
     with pytest.raises(mc.APITimeoutError) as info:
         await client.get("slow", timeout=Timeout(total=0.2, read=None), max_retries=0)
     assert info.value.limit == "total"
+
+
+async def test_total_limits_of_calls_in_flight_each_fire_on_time(
+    client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    loopback.reply("GET", "/v1/conversations/slow", Stall())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    longer = asyncio.create_task(client.get("slow", timeout=Timeout(total=0.6, read=None), max_retries=0))
+    await asyncio.sleep(0.05)  # the longer limit is armed first, the shorter one comes after
+    with pytest.raises(mc.APITimeoutError) as shorter:
+        await client.get("slow", timeout=Timeout(total=0.2, read=None), max_retries=0)
+    assert shorter.value.limit == "total" and loop.time() - started < 0.5
+    assert not longer.done()
+    with pytest.raises(mc.APITimeoutError) as info:
+        await longer
+    assert info.value.limit == "total" and loop.time() - started >= 0.55
+
+
+async def test_plain_calls_share_one_timer_for_their_total_limit(
+    client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    loopback.reply("GET", "/v1/conversations/c", Json(CONV_M))
+    limit = 7.25  # told apart from every other timer by its delay (the pool's is 5 ms shorter)
+    with TimersAhead(limit, tolerance=0.002) as timers:
+        for _ in range(20):
+            await client.get("c", timeout=Timeout(total=limit))
+        assert len(timers.armed) <= 1  # asyncio.timeout armed (and cancelled) one a call
+    await client.aclose()
+    assert timers.pending() == []  # the client's close cancels it
 
 
 async def test_timeouts_are_retried(client: AsyncConversationsClient, loopback: Loopback) -> None:

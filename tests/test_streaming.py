@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from aiohttp import web
 
 import mistral_conv as mc
 from mistral_conv import AsyncConversationsClient, Timeout
@@ -21,8 +22,9 @@ from mistral_conv.models import (
     UnknownEvent,
 )
 from mistral_conv.models._decoders import ModelDecoder
+from mistral_conv.transport import ReadTimeout
 
-from .conftest import API_KEY, EXAMPLES, FAST_BACKOFF, REAL, spec_files
+from .conftest import API_KEY, EXAMPLES, FAST_BACKOFF, REAL, TimersAhead, spec_files
 from .loopback import Drop, Json, Loopback, Sse, sse_body
 
 PATH = "/v1/conversations"
@@ -259,6 +261,72 @@ async def test_idle_timeout_keeps_partial(client: AsyncConversationsClient, loop
     assert isinstance(info.value.reason, mc.APITimeoutError) and info.value.reason.limit == "read"
     assert info.value.partial is not None and info.value.partial.output_text == "so far"
     assert loopback.count("POST", PATH) == 1
+
+
+@pytest.mark.aiohttp_only
+async def test_the_read_limit_arms_no_timer_per_chunk(
+    client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    """One timer keeps a stream's read limit: none is armed (and cancelled) at every packet.
+
+    With 10,000 streams open, a timer a packet was a heap of cancelled handles and a busy GC.
+    """
+    parts = [chr(c) for c in range(ord("a"), ord("a") + 20)]
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        for event in [*text_events(*parts), DONE]:
+            await resp.write(sse_body(event))
+            await asyncio.sleep(0.005)  # one packet an event
+        await resp.write_eof()
+        return resp
+
+    loopback.reply("POST", PATH, reply)
+    limit = 7.25  # told apart from every other timer by its delay
+    with TimersAhead(limit) as timers:
+        async with client.start_stream(inputs="x", model="m", timeout=Timeout(read=limit)) as stream:
+            text = "".join([t async for t in stream.text_stream()])
+    assert text == "".join(parts)
+    assert len(timers.armed) <= 4, f"{len(timers.armed)} read timers for {len(parts) + 3} packets"
+    assert timers.pending() == []  # the stream's end cancelled its timer
+
+
+@pytest.mark.aiohttp_only
+async def test_closing_an_idle_stream_from_another_task_cancels_its_read_timer(
+    client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    loopback.reply("POST", PATH, Sse([sse_body(*text_events("a"))], stall_after=1))
+    limit = 7.25
+    with TimersAhead(limit) as timers:
+        stream = client.start_stream(inputs="x", model="m", timeout=Timeout(read=limit))
+        first = await stream.__anext__()
+        reader = asyncio.create_task(stream.final_response())
+        await asyncio.sleep(0.05)  # the reader waits on a silent server
+        assert timers.pending()
+        await stream.aclose()
+        with pytest.raises(mc.MistralError):
+            await reader
+    assert first.type == "conversation.response.started"
+    assert timers.pending() == []
+
+
+async def test_a_server_silent_mid_body_times_out_after_the_read_limit(
+    client: AsyncConversationsClient, loopback: Loopback
+) -> None:
+    loopback.reply("POST", PATH, Sse([sse_body(*text_events("a"))], stall_after=1))
+    limit = 0.3
+    stream = client.start_stream(inputs="x", model="m", timeout=Timeout(read=limit), max_retries=0)
+    async with stream:
+        await stream.__anext__()
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(mc.RequestOutcomeUnknownError) as info:
+            await stream.final_response()
+        waited = asyncio.get_running_loop().time() - started
+    reason = info.value.reason
+    assert isinstance(reason, mc.APITimeoutError) and reason.limit == "read"
+    assert isinstance(reason.__cause__, ReadTimeout)  # the transport's own error for a silent server
+    assert limit - 0.05 <= waited < limit + 0.5
 
 
 async def test_stream_total_timeout(client: AsyncConversationsClient, loopback: Loopback) -> None:

@@ -47,7 +47,8 @@ class ConversationResponse(Result, kw_only=True):
     @property
     def output_text(self) -> str:
         """The text of every `message.output` entry, concatenated (chunks other than text skipped)."""
-        return "".join(content_text(e.content) for e in self.outputs if isinstance(e, MessageOutputEntry))
+        texts = [content_text(e.content) for e in self.outputs if isinstance(e, MessageOutputEntry)]
+        return texts[0] if len(texts) == 1 else "".join(texts)
 
 
 class _ConversationBase(Result, kw_only=True):
