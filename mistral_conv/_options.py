@@ -14,7 +14,8 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True):
 
     - `connect`: opening a connection (TCP, TLS), for a call or a stream.
     - `read`: each wait for bytes: a plain call's headers (the whole run), then each body
-      chunk; a stream's headers, then the idle time between chunks.
+      chunk; a stream's headers, then each wait for the next chunk (time the reader spends
+      between reads does not count).
     - `total`: one attempt of a plain call, whole: waiting for a pooled connection,
       connecting, the run, the body (streams do not use it).
     - `first_event`: one attempt of a stream, from its start (pool, connect, headers) until
