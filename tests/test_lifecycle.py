@@ -9,7 +9,15 @@ import weakref
 import pytest
 from aiohttp import web
 
-from mistral_conv import AsyncConversationsClient, ConversationStream, StreamError, StreamStatus
+from mistral_conv import (
+    APITimeoutError,
+    AsyncConversationsClient,
+    ConversationStream,
+    RequestOutcomeUnknownError,
+    StreamError,
+    StreamStatus,
+    Timeout,
+)
 
 from .loopback import Loopback, Sse, sse_body
 from .servers import serve_aiohttp
@@ -292,4 +300,51 @@ async def test_a_cancel_after_any_number_of_loop_steps_leaves_the_client_clean(f
         assert "closed after ''" in where and len(where) >= 2, where
         text = "".join([t async for t in client.start_stream(inputs="x", model="m").text_stream()])
         assert text == "abc"  # the client still works
+        await assert_client_clean(client)
+
+
+async def test_a_plain_call_cancelled_after_any_number_of_loop_turns_leaves_no_limit_behind() -> None:
+    """As the stream sweep, for `start()`: the client's shared timer of time limits keeps no entry
+    of a cancelled call, and a later call's limit still fires."""
+    answer = {"conversation_id": "conv_l", "outputs": [], "usage": {}}
+    slow, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        if slow.is_set():
+            await release.wait()  # no answer in time: the total limit must end the call
+        for _ in range(4):
+            await asyncio.sleep(0)
+        return web.json_response(answer)
+
+    app = web.Application()
+    app.router.add_post(PATH, handler)
+    async with (
+        serve_aiohttp(app) as url,
+        AsyncConversationsClient("k", base_url=url, max_retries=0) as client,
+    ):
+        completed = 0
+        for steps in range(1, 2000):
+            task = asyncio.create_task(client.start(inputs="x", model="m"))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            if task.done():
+                assert (await task).conversation_id == "conv_l"
+                completed += 1
+                if completed == 3:
+                    break
+                continue
+            completed = 0
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)
+            await assert_client_clean(client)
+            assert not client._rt.deadlines._scopes, steps  # type: ignore[attr-defined]
+        assert completed == 3
+        slow.set()
+        with pytest.raises(RequestOutcomeUnknownError) as caught:  # sent, then the limit ran out
+            await client.start(inputs="x", model="m", timeout=Timeout(total=0.05))
+        assert isinstance(caught.value.reason, APITimeoutError)
+        release.set()
+        assert not client._rt.deadlines._scopes  # type: ignore[attr-defined]
         await assert_client_clean(client)
