@@ -66,16 +66,20 @@ def main() -> dict[str, float]:
                 raise SystemExit(f"{impl_name}: wrong stream text")
         return {"events_per_s": percentile(rates, 0.5)}
     if scenario == "many_streams":
+        # As the stream scenario: the batch runs several times in the process and the median
+        # counts, so that what is built on first use is paid once per process, not once per batch.
         count, n = sizes["streams"], sizes["stream_len"]
-        base = rss_bytes()
-        t = time.perf_counter()
-        texts = run(impl.many_streams(url, count, n))
-        elapsed = time.perf_counter() - t
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         expected = payloads.stream_text(n)
-        if len(texts) != count or any(x != expected for x in texts):
-            raise SystemExit(f"{impl_name}: wrong texts in many streams")
-        return {"events_per_s": count * n / elapsed, "peak_rss_mb": max(0, peak - base) / 2**20}
+        base = rss_bytes()
+        rates: list[float] = []
+        for _ in range(sizes.get("streams_repeat", 1)):
+            t = time.perf_counter()
+            texts = run(impl.many_streams(url, count, n))
+            rates.append(count * n / (time.perf_counter() - t))
+            if len(texts) != count or any(x != expected for x in texts):
+                raise SystemExit(f"{impl_name}: wrong texts in many streams")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return {"events_per_s": percentile(rates, 0.5), "peak_rss_mb": max(0, peak - base) / 2**20}
     if scenario == "starts":
         # The batch is short, so it runs several times in the process; the median batch counts.
         total, concurrency = sizes["starts"], sizes["concurrency"]

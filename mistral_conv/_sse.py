@@ -28,11 +28,15 @@ _BOM = b"\xef\xbb\xbf"
 
 _DATA_LINE = b"\ndata: "
 _NEXT_EVENT = b"\n\nevent: "
+_BLANK = b"\n\n"
+_LF = b"\n"
+_AT_ONCE = 256
 _data_of, _found, _name_of = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
-def _canonical_data(region: bytes, limit: int) -> list[bytes] | None:
-    """The data of the blocks of `region` when each is exactly `event: NAME` LF `data: JSON`.
+def _canonical_data(data: bytes, end: int, rest: bytes, limit: int) -> list[bytes] | None:
+    """The data of the blocks of `data[:end]` (the region; `data` is the region, `LF LF`, then
+    `rest`) when each block is exactly `event: NAME` LF `data: JSON`.
 
     `None` for anything else (which the general parser then reads). Split at each
     `LF data: `, the region is `event: NAME1`, then for each block but the last
@@ -40,19 +44,35 @@ def _canonical_data(region: bytes, limit: int) -> list[bytes] | None:
     last `LF LF event: `. No piece may hold any other line end: every block then has
     exactly its two lines, and the general parser gives the same data. A region longer
     than `limit` goes to the general parser, which fails at the block over it.
+
+    `data` is split whole, not the region cut out of it (a copy of the chunk, one more large
+    buffer for the allocator to take and give back at every read): the pieces that `rest`
+    adds are dropped. A separator cannot straddle the region's end (`LF LF`) unless `rest`
+    opens with `data: `, which the check of the last piece refuses.
     """
-    if region[:7] != b"event: " or len(region) > limit:  # (a block over the limit fails there)
+    if data[:7] != b"event: " or end > limit:  # (a block over the limit fails there)
         return None
-    parts = region.split(_DATA_LINE)
+    parts = data.split(_DATA_LINE)
+    rest_head, more, _ = rest.partition(_DATA_LINE)
+    if more:
+        del parts[len(parts) - rest.count(_DATA_LINE) :]
     if len(parts) < 2 or b"\n" in parts[0]:
         return None
-    last = parts.pop()
+    last = parts.pop()  # the region's last data, LF LF, then `rest` up to its first separator
+    cut = len(last) - len(rest_head) - 2
+    if cut < 0 or last[cut:] != _BLANK + rest_head:
+        return None
     cuts = list(map(bytes.rpartition, parts[1:], repeat(_NEXT_EVENT)))
     datas = list(map(_data_of, cuts))
-    datas.append(last)
-    if all(map(_found, cuts)) and b"\n" not in b"".join(datas) and b"\n" not in b"".join(map(_name_of, cuts)):
+    datas.append(last[:cut])
+    if all(map(_found, cuts)) and not _any_line_end(datas) and b"\n" not in b"".join(map(_name_of, cuts)):
         return datas
     return None
+
+
+def _any_line_end(datas: list[bytes]) -> bool:
+    """Whether a piece holds a LF: joined a few hundred at a time (a small buffer each)."""
+    return any(_LF in b"".join(datas[i : i + _AT_ONCE]) for i in range(0, len(datas), _AT_ONCE))
 
 
 class EventTooLarge(ValueError):
@@ -93,8 +113,8 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEFrame]:
         """Add a chunk of the body; return the frames it completes."""
-        region = self._complete(chunk)
-        return [] if region is None else self._frames(region)
+        done = self._complete(chunk)
+        return [] if done is None else self._frames(done[0][: done[1]])
 
     def feed_data(self, chunk: bytes) -> list[bytes]:
         """Like `feed`, but return only the `data` of each frame (the fast path for JSON events).
@@ -104,16 +124,18 @@ class SSEDecoder:
         whole chunk; any other chunk goes through `feed`'s general parser, with the
         same result.
         """
-        region = self._complete(chunk)
-        if region is None:
+        done = self._complete(chunk)
+        if done is None:
             return []
-        datas = _canonical_data(region, self.max_event_size)
+        data, end, rest = done
+        datas = _canonical_data(data, end, rest, self.max_event_size)
         if datas is not None:
             return datas
-        return [frame.data for frame in self._frames(region)]
+        return [frame.data for frame in self._frames(data[:end])]
 
-    def _complete(self, chunk: bytes) -> bytes | None:
-        """Take a chunk; return the complete blocks it finishes (without the last blank line), if any."""
+    def _complete(self, chunk: bytes) -> tuple[bytes, int, bytes] | None:
+        """Take a chunk; return what it completes: `data`, where its complete blocks end (before
+        the last blank line) and the rest after it, which waits for the next chunk."""
         if self._failed is not None:
             raise self._failed
         if self._cr:
@@ -144,7 +166,8 @@ class SSEDecoder:
                 self._size += len(chunk)
                 self._check_size()
                 return None
-            data = b"".join(pending) + chunk
+            pending.append(chunk)
+            data = b"".join(pending)
             self._pending, self._size = [], 0
         else:
             data = chunk
@@ -157,7 +180,7 @@ class SSEDecoder:
         if rest:
             self._pending, self._size = [rest], len(rest)
             self._check_size(defer=True)
-        return data[:end]
+        return data, end, rest
 
     def _frames(self, region: bytes) -> list[SSEFrame]:
         frames: list[SSEFrame] = []

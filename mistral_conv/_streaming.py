@@ -17,9 +17,7 @@ import enum
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Self
 
-import msgspec
-
-from ._accumulate import StreamState, accumulate_batch
+from ._accumulate import StreamState
 from ._calls import Call, Guard, Runtime, os_failure, send_attempt, transport_failure, wait_briefly, within
 from ._closing import AsyncClosing
 from ._errors import (
@@ -34,87 +32,21 @@ from ._errors import (
     StreamInterruptedError,
     fresh,
 )
+from ._fold import Batch, EventNotJSON, Fold, decode_event, decode_events
 from ._info import ResponseInfo
 from ._retry import Failure, Outcome, outcome_unknown
 from ._sse import EventTooLarge, SSEDecoder
 from ._transport import HTTPResponse, TransportError
-from .models import ConversationEvent, ConversationResponse, KnownEvent, MessageOutputDeltaEvent, UnknownEvent
-from .models._base import decode_lenient
-from .models._decoders import ModelDecoder
+from .models import ConversationEvent, ConversationResponse, MessageOutputDeltaEvent
 
-__all__ = ["TRANSITIONS", "ConversationStream", "StreamStatus", "decode_event"]
-
-_decoders: list[msgspec.json.Decoder[KnownEvent]] = []
-
-
-def _event_decoder() -> msgspec.json.Decoder[KnownEvent]:
-    """The one event decoder, built on first use (keeps it off the import path)."""
-    if not _decoders:
-        _decoders.append(msgspec.json.Decoder(KnownEvent))
-    return _decoders[0]
-
-
-class _TypeProbe(msgspec.Struct):
-    type: str = ""
-
-
-_probe: ModelDecoder[_TypeProbe] = ModelDecoder(_TypeProbe)
-
-
-class EventNotJSON(ValueError):
-    """An event's data is not JSON (or is nested too deeply to read): the stream is broken.
-
-    `decoded` holds the events of the same batch that came before it.
-    """
-
-    def __init__(self, problem: str, data: bytes, decoded: list[ConversationEvent] | None = None) -> None:
-        super().__init__(problem)
-        self.data = data
-        self.decoded = decoded or []
-
-
-def decode_event(data: bytes) -> ConversationEvent:
-    """Decode one event's data. JSON of an unknown or invalid shape becomes an `UnknownEvent`
-    (forward compatibility); bytes that are not JSON raise `EventNotJSON`.
-
-    The `UnknownEvent`'s type is the data's `type` when it has one, else empty.
-    """
-    try:
-        known: KnownEvent = _event_decoder().decode(data)
-        return known
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        pass
-    try:
-        event: KnownEvent = decode_lenient(data, KnownEvent)  # type: ignore[arg-type]
-        return event
-    except msgspec.ValidationError:
-        pass  # JSON, of another shape
-    except msgspec.DecodeError as exc:
-        raise EventNotJSON(f"event data is not JSON: {exc}", data) from None
-    try:
-        name = _probe.decode(data).type
-    except msgspec.DecodeError:
-        name = ""
-    return UnknownEvent(type_name=name, data=data)
-
-
-def decode_events(datas: list[bytes]) -> list[ConversationEvent]:
-    """Decode a batch of event data: one C-level pass when all are well formed.
-
-    Raises `EventNotJSON` at the first event that is not JSON, with the ones before it.
-    """
-    try:
-        return list(map(_event_decoder().decode, datas))
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        pass
-    out: list[ConversationEvent] = []
-    for data in datas:
-        try:
-            out.append(decode_event(data))
-        except EventNotJSON as exc:
-            exc.decoded = out
-            raise
-    return out
+__all__ = [
+    "TRANSITIONS",
+    "ConversationStream",
+    "EventNotJSON",
+    "StreamStatus",
+    "decode_event",
+    "decode_events",
+]
 
 
 class StreamStatus(enum.Enum):
@@ -175,10 +107,16 @@ class ConversationStream(AsyncClosing):
         self._sse = SSEDecoder(rt.max_event_size)
         self._resp: HTTPResponse | None = None
         self._chunks: AsyncIterator[bytes] | None = None
-        self._events: list[ConversationEvent] = []
-        self._texts: list[str] = []  # the string deltas of _events, in order
+        # The batch being read: its events (`None` until built), their count, the next to read,
+        # and the string deltas among them, in order.
+        self._batch: Batch | None = None
+        self._events: list[ConversationEvent] | None = None
+        self._n = 0
         self._i = 0
-        self._state = StreamState()
+        self._texts: list[str] = []
+        self._fold = Fold()
+        self._state = self._fold.state
+        self._held = b""  # the last chunk read (see _fill)
         self._failure: MistralError | None = None  # what FAILED and CLOSED raise
         self._pending: Failure | None = None  # a read failure, raised once the events before it are read
         self._eof = False
@@ -257,13 +195,15 @@ class ConversationStream(AsyncClosing):
 
         Returns an empty list at the end of the stream; raises as iteration does.
         """
-        try:
-            first = await self.__anext__()
-        except StopAsyncIteration:
-            return []
-        rest = self._events[self._i :]
-        self._i = len(self._events)
-        return [first, *rest]
+        i = self._i
+        if i >= self._n:
+            try:
+                await self._wait()
+            except StopAsyncIteration:
+                return []
+            i = self._i
+        self._i = self._n
+        return self._built()[i:]
 
     async def open(self) -> Self:
         """Send the request and wait for the answer's first event; idempotent.
@@ -340,25 +280,34 @@ class ConversationStream(AsyncClosing):
         try:
             while True:
                 i = self._i
-                events = self._events
-                if i < len(events):
+                if i < self._n:
                     self._i = i + 1
-                    yield events[i]
+                    events = self._events
+                    yield events[i] if events is not None else self._built()[i]
                     continue
                 try:
-                    event = await self._next_slow()
+                    await self._wait()
                 except StopAsyncIteration:
                     return
-                yield event
         finally:
             self._event_iter = None
 
     async def __anext__(self) -> ConversationEvent:
         i = self._i
-        if i < len(self._events):
-            self._i = i + 1
-            return self._events[i]
-        return await self._next_slow()
+        if i >= self._n:
+            await self._wait()
+            i = self._i
+        self._i = i + 1
+        events = self._events
+        return events[i] if events is not None else self._built()[i]
+
+    def _built(self) -> list[ConversationEvent]:
+        """The current batch's events (a run of text deltas is built only when read as events)."""
+        events = self._events
+        if events is None:
+            assert self._batch is not None
+            events = self._events = self._batch.events()
+        return events
 
     # -- internals -------------------------------------------------------------
 
@@ -369,7 +318,8 @@ class ConversationStream(AsyncClosing):
         if self._call.trace is not None:  # its span begins at OPENING and ends with the stream
             self._call.trace.moved(to, self)
 
-    async def _next_slow(self) -> ConversationEvent:
+    async def _wait(self) -> None:
+        """Read until a batch has events not read yet; `StopAsyncIteration` at the end."""
         if self._reading:
             raise RuntimeError(
                 "another task is reading this stream: read a stream from one task at a time "
@@ -377,17 +327,16 @@ class ConversationStream(AsyncClosing):
             )
         self._reading = True
         try:
-            return await self._next_event()
+            await self._next_batch()
         finally:
             self._reading = False
 
-    async def _next_event(self) -> ConversationEvent:
+    async def _next_batch(self) -> None:
         if self._status is StreamStatus.NEW:
             await self._open()
         while True:
-            if self._i < len(self._events):
-                self._i += 1
-                return self._events[self._i - 1]
+            if self._i < self._n:
+                return
             status = self._status
             if status is StreamStatus.OPEN:
                 if self._pending is not None:
@@ -469,8 +418,10 @@ class ConversationStream(AsyncClosing):
         self._attempts = number
         await self._release()
         self._sse = SSEDecoder(self._sse.max_event_size)
-        self._state = StreamState()
-        self._events, self._texts, self._i, self._pending, self._eof = [], [], 0, None, False
+        self._fold = Fold()
+        self._state = self._fold.state
+        self._batch, self._events, self._n, self._i, self._texts = None, None, 0, 0, []
+        self._pending, self._eof = None, False
         self._received = 0
         limit = self._call.timeout.first_event
         await within(
@@ -503,10 +454,10 @@ class ConversationStream(AsyncClosing):
             )
             raise Failure(error, Outcome.FINAL)
         self._chunks = resp.aiter_bytes()
-        while not self._events and self._pending is None and self._status is StreamStatus.OPENING:
+        while not self._n and self._pending is None and self._status is StreamStatus.OPENING:
             await self._fill()
         pending = self._pending
-        if not self._events and pending is not None:
+        if not self._n and pending is not None:
             self._pending = None
             raise pending
 
@@ -552,6 +503,10 @@ class ConversationStream(AsyncClosing):
                 guard.leave()
         if failure is None:
             self._received += len(chunk)
+            # Kept until the next read returns: a large chunk freed before the next is allocated
+            # lets the allocator give the top of its heap back to the system and take it again at
+            # every read (a page fault per 4 KiB touched).
+            self._held = chunk
             over = self._received - self._rt.max_stream_size
             try:
                 if over > 0:
@@ -585,15 +540,14 @@ class ConversationStream(AsyncClosing):
         raise _StreamTotal(f"The stream took longer than its total limit of {limit:g} s.")
 
     def _process(self, datas: list[bytes]) -> None:
-        broken: EventNotJSON | None = None
-        try:
-            events = decode_events(datas) if datas else []
-        except EventNotJSON as exc:
-            events, broken = exc.decoded, exc
-        texts: list[str] = []
-        state = accumulate_batch(self._state, events, texts)
+        batch = self._fold.batch(datas)
+        state = self._state
+        broken = batch.broken
+        texts = batch.texts
+        events: list[ConversationEvent] | None = None
+        n = batch.n
         error = state.error
-        if broken is not None and (error is None or error not in events):
+        if broken is not None and (error is None or error not in batch.events()):
             self._pending = Failure(
                 ResponseDecodeError(
                     f"The stream is broken: {broken}",
@@ -614,7 +568,9 @@ class ConversationStream(AsyncClosing):
             self._pending = Failure(too_many, Outcome.FINAL)
             self._eof = True
         elif error is not None and self._pending is None:
+            events = batch.events()
             events = events[: next(i for i, e in enumerate(events) if e is error)]
+            n = len(events)
             texts = _texts_of(events)
             stream_error = StreamError(
                 error.message,
@@ -631,7 +587,7 @@ class ConversationStream(AsyncClosing):
                 "The stream ended before conversation.response.done.", request_id=self.request_id
             )
             self._pending = Failure(ended, Outcome.UNKNOWN)
-        self._events, self._i, self._texts = events, 0, texts
+        self._batch, self._events, self._n, self._i, self._texts = batch, events, n, 0, texts
 
     def _fail(self, failure: Failure) -> None:
         """Turn a read failure into the stream's final error (after the first event)."""
@@ -671,19 +627,24 @@ class ConversationStream(AsyncClosing):
             left = self._guard.interrupt()
             self._rt.inflight.discard(self)
         resp, self._resp = self._resp, None
+        self._held = b""
         if resp is not None:
             await resp.aclose()
         return left
 
     async def next_text_batch(self) -> list[str] | None:
         """The text deltas of the next events (possibly none); `None` at the end of the stream."""
-        whole = self._i == 0 and bool(self._events)
-        batch = await self.next_batch()
-        if not batch:
-            return None
-        if whole or len(batch) == len(self._events):
+        i = self._i
+        if i >= self._n:
+            try:
+                await self._wait()
+            except StopAsyncIteration:
+                return None
+            i = self._i
+        self._i = self._n
+        if i == 0:
             return self._texts
-        return _texts_of(batch)
+        return _texts_of(self._built()[i:])
 
 
 class _StreamTotal(TransportError):

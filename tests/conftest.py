@@ -7,7 +7,7 @@ import inspect
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from unittest import mock
 
 import aiohttp
@@ -37,8 +37,11 @@ API_KEY = "sk-test-0123456789abcdef"
 FAST_BACKOFF = Backoff(initial=0.001, maximum=0.002)
 
 
-def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
-    """``data`` cut at the given offsets (clamped, deduplicated, in order)."""
+_Cut = TypeVar("_Cut", bytes, list[bytes])
+
+
+def chunked(data: _Cut, cuts: list[int]) -> list[_Cut]:
+    """``data`` (bytes, or a list of them) cut at the given offsets (clamped, deduplicated, in order)."""
     points = sorted({min(c, len(data)) for c in cuts})
     out, last = [], 0
     for p in points:

@@ -1,7 +1,5 @@
 """Content chunks: the parts of a message's `content` when it is not a plain string."""
 
-from __future__ import annotations
-
 from typing import ClassVar, Literal, TypeAlias
 
 from msgspec import UNSET, UnsetType

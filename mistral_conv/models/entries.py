@@ -5,8 +5,6 @@ may omit default to `msgspec.UNSET` (absent), which is distinct from
 `None` (sent as `null`); both occur in real payloads.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, cast
 

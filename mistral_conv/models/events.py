@@ -1,7 +1,5 @@
 """Server-sent events of the stream endpoints, a tagged union on `type`."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeAlias
 

@@ -7,8 +7,6 @@ server sends back are plain `str`: a value added by a newer API still decodes
 `HandoffExecution` are only ever sent, so they are checked at run time too.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 __all__ = [

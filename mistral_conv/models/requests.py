@@ -5,8 +5,6 @@ sent, and append and restart always send `store` and `handoff_execution`
 (the API's defaults), so that bodies are explicit about what they ask for.
 """
 
-from __future__ import annotations
-
 from typing import Any, TypeAlias
 
 from msgspec import UNSET, UnsetType

@@ -1,7 +1,5 @@
 """Response bodies: runs, conversations, history, messages, and error bodies."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, TypeAlias
 

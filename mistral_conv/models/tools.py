@@ -1,7 +1,5 @@
 """Tools a model conversation may use, completion arguments and guardrails."""
 
-from __future__ import annotations
-
 from typing import Any, ClassVar, Literal, TypeAlias
 
 import msgspec
